@@ -1,0 +1,42 @@
+package io.flexstream.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point: {@code ./flexstream <command>}. Each command lives in its own class in this package. */
+@Command(name = "flexstream",
+        mixinStandardHelpOptions = true,
+        versionProvider = FlexStreamCli.Version.class,
+        description = "Kafka stream processing for high-throughput offline LLM generation.",
+        subcommands = {
+                CommandLine.HelpCommand.class,
+        })
+public final class FlexStreamCli implements Runnable {
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line, shared by main and tests. */
+    public static CommandLine commandLine() {
+        return new CommandLine(new FlexStreamCli())
+                .setCaseInsensitiveEnumValuesAllowed(true)
+                .setUsageHelpAutoWidth(true);
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = FlexStreamCli.class.getPackage().getImplementationVersion();
+            return new String[] {"flexstream " + (v == null ? "dev" : v), "java " + Runtime.version()};
+        }
+    }
+}
