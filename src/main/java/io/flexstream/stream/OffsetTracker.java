@@ -20,7 +20,8 @@ public final class OffsetTracker {
 
     private final TreeSet<Long> pending = new TreeSet<>();
     private long nextOffset = -1;       // one past the highest tracked offset; -1 until the first track
-    private long lastCommitted = -1;    // the position last handed to a commit (the first offset read, initially)
+    private long lastSent = -1;         // the position last handed to a commit (the first offset read, initially)
+    private long confirmed = -1;        // the highest position the broker confirmed
 
     /** A record at {@code offset} was handed on; returns false (and ignores it) for an offset tracked before. */
     public boolean track(long offset) {
@@ -28,7 +29,8 @@ public final class OffsetTracker {
             return false;
         }
         if (nextOffset < 0) {
-            lastCommitted = offset;     // the group's position already; nothing to commit until it moves
+            lastSent = offset;          // the group's position already; nothing to commit until it moves
+            confirmed = offset;
         }
         pending.add(offset);
         nextOffset = offset + 1;
@@ -48,15 +50,36 @@ public final class OffsetTracker {
         return OptionalLong.of(pending.isEmpty() ? nextOffset : pending.first());
     }
 
-    /** The committable position if it moved since the last {@link #committed(long)}, else empty. */
+    /** The committable position if it moved since the last commit sent (and not failed), else empty. */
     public OptionalLong uncommitted() {
         OptionalLong position = committable();
-        return position.isPresent() && position.getAsLong() > lastCommitted ? position : OptionalLong.empty();
+        return position.isPresent() && position.getAsLong() > lastSent ? position : OptionalLong.empty();
     }
 
-    /** Records that {@code position} was sent in a commit (async commits may still fail; a later one supersedes). */
-    public void committed(long position) {
-        lastCommitted = Math.max(lastCommitted, position);
+    /** {@code position} was sent in a commit; until it fails, {@link #uncommitted()} will not offer it again. */
+    public void commitSent(long position) {
+        lastSent = Math.max(lastSent, position);
+    }
+
+    /** The broker confirmed a commit of {@code position}. */
+    public void commitConfirmed(long position) {
+        confirmed = Math.max(confirmed, position);
+    }
+
+    /**
+     * A commit of {@code position} failed: offer the position again, unless a later commit was sent since. Without
+     * this, a failed commit of the final position (e.g. during a rebalance) would never be retried, because the
+     * position no longer moves.
+     */
+    public void commitFailed(long position) {
+        if (lastSent == position) {
+            lastSent = confirmed;
+        }
+    }
+
+    /** The highest position the broker confirmed as committed, -1 if none. */
+    public long confirmed() {
+        return confirmed;
     }
 
     public int pendingCount() {

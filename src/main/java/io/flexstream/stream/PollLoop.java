@@ -200,13 +200,25 @@ public final class PollLoop implements Runnable {
         if (offsets.isEmpty()) {
             return;
         }
+        // The callback runs on this thread, inside a later poll or commit, so it may touch the trackers.
         consumer.commitAsync(offsets, (committed, error) -> {
             if (error == null) {
                 commits.incrementAndGet();
-                LOG.debug("committed {}", committed);
+                offsets.forEach((tp, om) -> {
+                    OffsetTracker tracker = trackers.get(tp);
+                    if (tracker != null) {
+                        tracker.commitConfirmed(om.offset());
+                    }
+                });
             } else {
                 commitFailures.incrementAndGet();
-                LOG.warn("async commit failed (a later commit supersedes it): {}", error.toString());
+                offsets.forEach((tp, om) -> {
+                    OffsetTracker tracker = trackers.get(tp);
+                    if (tracker != null) {
+                        tracker.commitFailed(om.offset());
+                    }
+                });
+                LOG.warn("async commit failed, will retry: {}", error.toString());
             }
         });
         LOG.info("commit {}", describe(offsets));
@@ -220,9 +232,11 @@ public final class PollLoop implements Runnable {
         try {
             consumer.commitSync(offsets, Duration.ofSeconds(10));
             commits.incrementAndGet();
+            offsets.forEach((tp, om) -> trackers.get(tp).commitConfirmed(om.offset()));
             LOG.info("commit ({}) {}", why, describe(offsets));
         } catch (KafkaException e) {
             commitFailures.incrementAndGet();
+            offsets.forEach((tp, om) -> trackers.get(tp).commitFailed(om.offset()));
             LOG.warn("commit ({}) failed; those records will be read again: {}", why, e.toString());
         }
     }
@@ -238,7 +252,7 @@ public final class PollLoop implements Runnable {
             OptionalLong position = onlyMoved ? tracker.uncommitted() : tracker.committable();
             if (position.isPresent()) {
                 offsets.put(tp, new OffsetAndMetadata(position.getAsLong()));
-                tracker.committed(position.getAsLong());
+                tracker.commitSent(position.getAsLong());
             }
         }
         return offsets;
