@@ -10,6 +10,9 @@ import picocli.CommandLine.Command;
         description = "Kafka stream processing for high-throughput offline LLM generation.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                DemoCommand.class,
+                ServeCommand.class,
+                BrokerCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 

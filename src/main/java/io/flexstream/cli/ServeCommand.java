@@ -1,0 +1,123 @@
+package io.flexstream.cli;
+
+import io.flexstream.engine.Generator;
+import io.flexstream.stream.BatchSizer;
+import io.flexstream.stream.ConfigSources;
+import io.flexstream.stream.StreamConfig;
+import io.flexstream.stream.StreamNode;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code flexstream serve}: one consumer-group member turning the input topic's prompts into completions until
+ * SIGTERM/SIGINT, which stops it gracefully (finish the block in flight, publish, commit, close).
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Consume prompts from Kafka and publish completions (at-least-once).",
+                "Settings come from --config FILE (.properties or .yaml), then FLEXSTREAM_* environment variables "
+                        + "(FLEXSTREAM_BATCH_SIZE, FLEXSTREAM_KAFKA_SECURITY_PROTOCOL, ...), then flags.",
+                "Any Kafka client setting passes through as kafka.<setting> (all clients) or "
+                        + "kafka.consumer.|producer.|admin.<setting>, e.g. -K security.protocol=SASL_SSL."})
+public final class ServeCommand implements Callable<Integer> {
+
+    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
+    String bootstrapServers;
+
+    @Option(names = "--model", paramLabel = "DIR", description = "OPT checkpoint directory (required)")
+    Path model;
+
+    @Option(names = "--input-topic", paramLabel = "T", description = "topic of prompts")
+    String inputTopic;
+
+    @Option(names = "--output-topic", paramLabel = "T", description = "topic for completions")
+    String outputTopic;
+
+    @Option(names = "--dlt-topic", paramLabel = "T", description = "dead-letter topic (default: <input>.DLT)")
+    String dltTopic;
+
+    @Option(names = "--group-id", paramLabel = "G", description = "consumer group (default: flexstream)")
+    String groupId;
+
+    @Option(names = "--config", paramLabel = "FILE", description = "properties or YAML file of settings")
+    Path configFile;
+
+    @Option(names = "--batch-size", description = "prompts per batch (default: 8)")
+    Integer batchSize;
+
+    @Option(names = "--linger-ms", description = "longest wait for a batch to fill (default: 200)")
+    Long lingerMs;
+
+    @Option(names = "--max-buffered", description = "records buffered + in flight before pausing (default: 2 x batch)")
+    Integer maxBuffered;
+
+    @Option(names = "--output-format", paramLabel = "avro|json", description = "completion values (default: avro)")
+    String outputFormat;
+
+    @Option(names = "--max-new-tokens", description = "default when a prompt sets none (default: 32)")
+    Integer maxNewTokens;
+
+    @Option(names = "--group-protocol", paramLabel = "classic|consumer",
+            description = "consumer group protocol (default: classic, cooperative-sticky)")
+    String groupProtocol;
+
+    @Option(names = {"-K", "--kafka"}, paramLabel = "KEY=VALUE", description = "Kafka client setting (repeatable)")
+    Map<String, String> kafka = new LinkedHashMap<>();
+
+    @Override
+    public Integer call() throws Exception {
+        StreamConfig config;
+        try {
+            config = ConfigSources.load(configFile, System.getenv(), flags());
+            if (config.modelDir() == null) {
+                throw new IllegalArgumentException("--model is required: the OPT checkpoint directory to serve "
+                        + "(or model.dir in --config, or FLEXSTREAM_MODEL_DIR)");
+            }
+        } catch (IllegalArgumentException e) {
+            System.err.println("flexstream serve: " + e.getMessage());
+            return 2;
+        }
+        Generator generator;
+        try {
+            generator = Engines.open(config.modelDir());
+        } catch (RuntimeException e) {
+            System.err.println("flexstream serve: cannot load the model: " + e.getMessage());
+            return 2;
+        }
+        try (generator) {
+            StreamNode node = StreamNode.start(config, generator, BatchSizer.fixed(config.batchSize()));
+            Thread hook = new Thread(node::close, "flexstream-shutdown");
+            Runtime.getRuntime().addShutdownHook(hook);
+            node.awaitTermination();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+                node.close();       // the poll thread ended on its own (engine failure): release the producer
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running and closes the node
+            }
+        }
+        return 0;
+    }
+
+    private Map<String, String> flags() {
+        Map<String, String> f = new LinkedHashMap<>();
+        f.put("bootstrap.servers", bootstrapServers);
+        f.put("model.dir", model == null ? null : model.toString());
+        f.put("input.topic", inputTopic);
+        f.put("output.topic", outputTopic);
+        f.put("dlt.topic", dltTopic);
+        f.put("group.id", groupId);
+        f.put("batch.size", batchSize == null ? null : batchSize.toString());
+        f.put("linger.ms", lingerMs == null ? null : lingerMs.toString());
+        f.put("max.buffered", maxBuffered == null ? null : maxBuffered.toString());
+        f.put("output.format", outputFormat);
+        f.put("max.new.tokens", maxNewTokens == null ? null : maxNewTokens.toString());
+        f.put("group.protocol", groupProtocol);
+        kafka.forEach((k, v) -> f.put("kafka." + k, v));
+        return f;
+    }
+}
