@@ -1,0 +1,32 @@
+package io.flexstream.stream;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.time.Duration;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The benchmark runs both passes and reports comparable numbers. With an engine stand-in that takes 500 ms per block
+ * the Kafka overhead should be small; the bound here is loose because the build machine is shared.
+ */
+@Timeout(180)
+class PipelineBenchmarkTest {
+
+    @Test
+    void reportsEngineAndPipelineThroughputAndTheirRatio() throws Exception {
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        PipelineBenchmark.Result r = PipelineBenchmark.run(new EchoGenerator(256, 500, null),
+                new PipelineBenchmark.Options(48, 8, 8, 2, Duration.ofSeconds(60)), new PrintStream(captured, true));
+        String report = captured.toString();
+        System.out.print(report);
+        assertEquals(r.engineTokens(), r.pipelineTokens(), "the same prompts, the same tokens");
+        // Loose: the build machine is shared (load averages above 10 were seen), so only gross regressions fail.
+        assertTrue(r.ratio() > 0.3 && r.ratio() < 1.2, report);
+        assertTrue(report.contains("ratio pipeline / engine"), report);
+    }
+}
