@@ -82,14 +82,21 @@ public final class DeadLetters {
         LOG.info("dead letter {} for {}-{}@{}{}: {}", reason.wireName(), source.topic(), source.partition(),
                 source.offset(), promptId == null ? "" : " (id " + promptId + ")", message);
         sent.incrementAndGet();
-        producer.send(record, (metadata, e) -> {
-            if (e == null) {
-                acks.add(origin, Acknowledgements.Kind.PUBLISHED);
-            } else {
-                LOG.error("dead letter of {} was not published; the offset stays uncommitted: {}", origin, e.toString());
-                acks.add(origin, Acknowledgements.Kind.FAILED);
-            }
-        });
+        try {
+            producer.send(record, (metadata, e) -> {
+                if (e == null) {
+                    acks.add(origin, Acknowledgements.Kind.PUBLISHED);
+                } else {
+                    LOG.error("dead letter of {} was not published; the offset stays uncommitted: {}", origin,
+                            e.toString());
+                    acks.add(origin, Acknowledgements.Kind.FAILED);
+                }
+            });
+        } catch (RuntimeException e) {
+            // The producer refuses at once only when closing or for an invalid record: never let that stop a thread.
+            LOG.error("cannot send the dead letter of {}; the offset stays uncommitted: {}", origin, e.toString());
+            acks.add(origin, Acknowledgements.Kind.FAILED);
+        }
     }
 
     /** Dead letters sent by this node since it started. */

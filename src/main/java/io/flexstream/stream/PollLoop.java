@@ -114,7 +114,13 @@ public final class PollLoop implements Runnable {
                     LOG.error("the engine thread ended unexpectedly; stopping without committing unfinished records");
                     break;
                 }
-                step();
+                try {
+                    step();
+                } catch (RuntimeException e) {
+                    // Nothing but a stop request ends the loop (a bug here must not silently stall the group).
+                    LOG.error("unexpected error in the poll loop; continuing", e);
+                    sleepQuietly(1_000);
+                }
             }
             shutdown();
         } finally {
