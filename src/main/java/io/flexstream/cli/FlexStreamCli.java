@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
         description = "Kafka stream processing for high-throughput offline LLM generation.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                GenerateCommand.class,
+                BenchCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 
