@@ -94,8 +94,26 @@ public record OptWeights(OptConfig config, MemorySegment embedTokens, MemorySegm
     public static OptWeights load(Checkpoint ckpt, Arena arena) {
         OptConfig c = ckpt.config();
         Map<String, MemorySegment> loaded = new HashMap<>();
-        boolean untied = ckpt.has(OptTensorLayout.LM_HEAD);
-        for (OptTensorLayout.Entry e : OptTensorLayout.of(c, untied)) {
+        for (OptTensorLayout.Entry e : validate(ckpt)) {
+            SafetensorsTensor t = ckpt.tensor(e.name());
+            MemorySegment out = arena.allocate(e.elementCount() * Float.BYTES, ALIGNMENT);
+            Fp32Conversion.toF32(t.dtype(), t.data(), out, e.elementCount());
+            loaded.put(e.name(), out);
+        }
+        return assemble(c, loaded::get);
+    }
+
+    /**
+     * Checks, without reading any data, that every tensor the config calls for is present with the right shape; an
+     * lm_head.weight, when stored, must be [V, wepd] too.
+     *
+     * @return the expected tensors, lm_head included when stored (untied)
+     * @throws CheckpointException for the first missing or misshaped tensor
+     */
+    public static List<OptTensorLayout.Entry> validate(Checkpoint ckpt) {
+        OptConfig c = ckpt.config();
+        List<OptTensorLayout.Entry> layout = OptTensorLayout.of(c, ckpt.has(OptTensorLayout.LM_HEAD));
+        for (OptTensorLayout.Entry e : layout) {
             if (!ckpt.has(e.name())) {
                 throw new CheckpointException("checkpoint " + ckpt.dir() + ": missing tensor " + e.name()
                         + " (expected shape " + e.shapeString() + " for " + dims(c) + ")");
@@ -106,11 +124,8 @@ public record OptWeights(OptConfig config, MemorySegment embedTokens, MemorySegm
                         + t.shapeString() + ", expected " + e.shapeString() + " for " + dims(c) + " (file "
                         + t.file() + ")");
             }
-            MemorySegment out = arena.allocate(e.elementCount() * Float.BYTES, ALIGNMENT);
-            Fp32Conversion.toF32(t.dtype(), t.data(), out, e.elementCount());
-            loaded.put(e.name(), out);
         }
-        return assemble(c, loaded::get);
+        return layout;
     }
 
     /**
