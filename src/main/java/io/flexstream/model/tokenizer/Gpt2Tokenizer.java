@@ -1,6 +1,5 @@
 package io.flexstream.model.tokenizer;
 
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.Objects;
@@ -130,8 +129,7 @@ public final class Gpt2Tokenizer {
                 at += bytes.length;
             }
         }
-        // String's UTF-8 decoder replaces each maximal invalid subsequence with one U+FFFD, as Python's does.
-        String text = new String(utf8, StandardCharsets.UTF_8);
+        String text = Utf8Replacing.decode(utf8, utf8.length);
         return cleanUpSpaces ? cleanUpSpaces(text) : text;
     }
 
