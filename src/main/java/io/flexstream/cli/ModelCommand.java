@@ -7,6 +7,7 @@ import io.flexstream.model.OptWeights;
 import io.flexstream.model.SafetensorsFile;
 import io.flexstream.model.SafetensorsTensor;
 import io.flexstream.model.TinyModel;
+import io.flexstream.model.tokenizer.OptVocabularyWriter;
 import io.flexstream.tensor.DType;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -97,14 +98,20 @@ public final class ModelCommand implements Runnable {
         @Override
         public Integer call() {
             OptConfig config;
+            TinyModel.Options options;
             try {
                 config = OptConfig.custom(hidden, layers, heads, ffn == null ? 4 * hidden : ffn, vocab, maxPositions,
                         wordEmbedProjDim == null ? hidden : wordEmbedProjDim, !postLn);
+                options = new TinyModel.Options(untiedLmHead, !bareNames, shards);
+                if (vocab < OptVocabularyWriter.MIN_VOCAB_SIZE) {
+                    throw new IllegalArgumentException("--vocab must be at least " + OptVocabularyWriter.MIN_VOCAB_SIZE
+                            + " (4 special tokens and 256 byte tokens), got " + vocab);
+                }
             } catch (IllegalArgumentException e) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "invalid model shape: " + e.getMessage());
             }
             try {
-                TinyModel.write(dir, config, seed, dtype, new TinyModel.Options(untiedLmHead, !bareNames, shards));
+                TinyModel.write(dir, config, seed, dtype, options);
             } catch (CheckpointException e) {
                 spec.commandLine().getErr().println("flexstream model tiny: " + e.getMessage());
                 return 1;

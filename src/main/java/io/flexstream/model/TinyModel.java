@@ -57,12 +57,15 @@ public final class TinyModel {
 
     /** Writes config, weights and the tokenizer files (an OPT vocabulary of config.vocabSize() ids). */
     public static void write(Path dir, OptConfig config, long seed, DType dtype, Options options) {
+        // Checked before any file is written, so a bad size leaves no half-made directory behind.
+        if (config.vocabSize() < OptVocabularyWriter.MIN_VOCAB_SIZE) {
+            throw new IllegalArgumentException("vocab_size " + config.vocabSize() + " is too small for a tokenizer:"
+                    + " at least " + OptVocabularyWriter.MIN_VOCAB_SIZE + " (4 specials and 256 byte tokens)");
+        }
         writeWeights(dir, config, seed, dtype, options);
         try {
             OptVocabularyWriter.write(dir, config.vocabSize());
-        } catch (RuntimeException e) {
-            throw e;
-        } catch (Exception e) {
+        } catch (IOException e) {
             throw new CheckpointException("cannot write the tokenizer files to " + dir + ": " + e, e);
         }
     }

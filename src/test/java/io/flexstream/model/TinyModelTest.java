@@ -1,6 +1,8 @@
 package io.flexstream.model;
 
 import io.flexstream.tensor.DType;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -8,10 +10,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TinyModelTest {
@@ -69,5 +74,29 @@ class TinyModelTest {
             OptWeights loaded = OptWeights.load(ckpt, arena);
             assertSameWeights(OptWeights.random(config, 4, arena), loaded, dtype);
         }
+    }
+
+    @Test
+    void fullWriteAddsTokenizerFilesMatchingTheVocabulary() throws Exception {
+        OptConfig config = OptConfig.tiny(16, 1, 2, 1000);
+        TinyModel.write(dir, config, 0, DType.F16);
+        for (String f : new String[] {"config.json", "model.safetensors", "vocab.json", "merges.txt",
+                "tokenizer_config.json", "special_tokens_map.json"}) {
+            assertTrue(Files.exists(dir.resolve(f)), f);
+        }
+        Map<?, ?> vocab = new ObjectMapper().readValue(dir.resolve("vocab.json").toFile(), Map.class);
+        assertEquals(1000, vocab.size());
+        assertEquals(2, vocab.get("</s>"));
+        try (Checkpoint ckpt = Checkpoint.open(dir)) {
+            assertEquals(config.withTorchDtype("float16"), ckpt.config());
+        }
+    }
+
+    @Test
+    void vocabularyTooSmallForATokenizerIsRefusedBeforeWriting() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> TinyModel.write(dir.resolve("small"), OptConfig.tiny(16, 1, 2, 100), 0, DType.F32));
+        assertTrue(e.getMessage().contains("vocab_size 100"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("small")));
     }
 }
