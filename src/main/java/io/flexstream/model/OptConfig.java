@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.flexstream.tensor.DType;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -118,6 +119,23 @@ public record OptConfig(int hiddenSize, int numLayers, int numHeads, int ffnDim,
             count += e.elementCount();
         }
         return count;
+    }
+
+    /** Parameters of one decoder layer (attention, both LayerNorms, feed-forward); the unit the engine streams. */
+    public long layerParameterCount() {
+        String first = OptTensorLayout.layerPrefix(0);
+        long count = 0;
+        for (OptTensorLayout.Entry e : OptTensorLayout.of(this, false)) {
+            if (e.name().startsWith(first)) {
+                count += e.elementCount();
+            }
+        }
+        return count;
+    }
+
+    /** Bytes of all weights stored as {@code dtype} (tied lm_head counted once), e.g. for memory budgets. */
+    public long weightBytes(DType dtype) {
+        return parameterCount() * dtype.bytes();
     }
 
     /** The same model with another torch_dtype string (what config.json records of the stored precision). */

@@ -135,6 +135,8 @@ class OptConfigTest {
         assertEquals(50272, c125.vocabSize());
         assertEquals(2048, c125.maxPositionEmbeddings());
         assertEquals(125_239_296L, c125.parameterCount(), "opt-125m as counted by transformers");
+        assertEquals(7_087_872L, c125.layerParameterCount());
+        assertEquals(2 * 125_239_296L, c125.weightBytes(io.flexstream.tensor.DType.F16));
         OptConfig c175 = OptConfig.shape("opt-175b");
         assertEquals(12288, c175.hiddenSize());
         assertEquals(96, c175.numLayers());
