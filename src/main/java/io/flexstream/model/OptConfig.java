@@ -228,7 +228,8 @@ public record OptConfig(int hiddenSize, int numLayers, int numHeads, int ffnDim,
                     keys.optionalInt("bos_token_id", 2),
                     keys.optionalInt("eos_token_id", 2),
                     keys.optionalInt("pad_token_id", 1),
-                    keys.optionalString("torch_dtype", "float32"));
+                    // transformers 4.56 renamed torch_dtype to dtype; accept either.
+                    keys.optionalString("torch_dtype", keys.optionalString("dtype", "float32")));
         } catch (IllegalArgumentException e) {
             throw new CheckpointException("invalid config " + configJson + ": " + e.getMessage(), e);
         }

@@ -43,6 +43,17 @@ class OptConfigTest {
     }
 
     @Test
+    void newerDtypeKeyIsAcceptedForTorchDtype() throws IOException {
+        OptConfig c = OptConfig.read(config("""
+                {"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "ffn_dim": 256, "dtype": "bfloat16"}"""));
+        assertEquals("bfloat16", c.torchDtype());
+        assertEquals("float32", OptConfig.read(config("""
+                {"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "ffn_dim": 256}""")).torchDtype());
+    }
+
+    @Test
     void writeThenReadRoundTrips() {
         OptConfig c = OptConfig.custom(96, 3, 6, 200, 1000, 512, 48, false).withTorchDtype("bfloat16");
         Path file = dir.resolve("config.json");
