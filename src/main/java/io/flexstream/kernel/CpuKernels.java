@@ -146,6 +146,19 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     }
 
     @Override
+    public void scale(MemorySegment x, long n, float factor) {
+        elementwise(n, (from, to) -> {
+            long main = from + (to - from) / LANES * LANES;
+            for (long i = from; i < main; i += LANES) {
+                load(x, 4 * i).mul(factor).intoMemorySegment(x, 4 * i, NATIVE);
+            }
+            for (long i = main; i < to; i++) {
+                x.setAtIndex(F, i, x.getAtIndex(F, i) * factor);
+            }
+        });
+    }
+
+    @Override
     public void add(MemorySegment acc, MemorySegment x, long n) {
         elementwise(n, (from, to) -> {
             long main = from + (to - from) / LANES * LANES;

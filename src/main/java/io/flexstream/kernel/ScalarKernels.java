@@ -74,6 +74,13 @@ public final class ScalarKernels implements Kernels {
     }
 
     @Override
+    public void scale(MemorySegment x, long n, float factor) {
+        for (long i = 0; i < n; i++) {
+            set(x, i, get(x, i) * factor);
+        }
+    }
+
+    @Override
     public void add(MemorySegment acc, MemorySegment x, long n) {
         for (long i = 0; i < n; i++) {
             set(acc, i, get(acc, i) + get(x, i));

@@ -132,7 +132,7 @@ class CpuKernelsTest {
 
     @ParameterizedTest(name = "n={0}")
     @CsvSource({"1", "17", "1000", "100003"})
-    void reluAndAddAreExact(int n) {
+    void reluScaleAndAddAreExact(int n) {
         var random = new SplittableRandom(n);
         float[] a = randomArray(random, n), b = randomArray(random, n);
         MemorySegment expected = segment(a), actual = segment(a), addend = segment(b);
@@ -141,6 +141,9 @@ class CpuKernelsTest {
         assertArrayEquals(expected.toArray(F), actual.toArray(F));
         ORACLE.add(expected, addend, n);
         fast.add(actual, addend, n);
+        assertArrayEquals(expected.toArray(F), actual.toArray(F));
+        ORACLE.scale(expected, n, 0.125f);
+        fast.scale(actual, n, 0.125f);
         assertArrayEquals(expected.toArray(F), actual.toArray(F));
     }
 
