@@ -13,6 +13,9 @@ import picocli.CommandLine.Command;
                 DemoCommand.class,
                 ServeCommand.class,
                 BrokerCommand.class,
+                ModelCommand.class,
+                GenerateCommand.class,
+                BenchCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 

@@ -37,6 +37,9 @@ public interface Kernels {
     /** In place: {@code x[i] = max(x[i], 0)} for i below n. */
     void relu(MemorySegment x, long n);
 
+    /** In place: {@code x[i] *= factor} for i below n. */
+    void scale(MemorySegment x, long n, float factor);
+
     /** In place: {@code acc[i] += x[i]} for i below n. */
     void add(MemorySegment acc, MemorySegment x, long n);
 

@@ -1,0 +1,193 @@
+package io.flexstream.engine;
+
+import io.flexstream.kernel.Kernels;
+import io.flexstream.model.OptConfig;
+import io.flexstream.model.OptLayerWeights;
+import io.flexstream.model.OptWeights;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
+import java.lang.foreign.ValueLayout;
+import java.util.List;
+
+/**
+ * OPT's forward pass (Hugging Face semantics, see shared/docs/OPT.md) over rows of hidden states, with every
+ * numeric operation delegated to a {@link Kernels} backend. Supports pre-LayerNorm models and the post-LayerNorm
+ * opt-350m variant with its project_in/project_out.
+ *
+ * <p>A call works on a group of consecutive cache slots; each slot contributes {@code qLen} rows (the padded prompt
+ * in prefill, one token in decode). Scratch buffers are sized once for the largest group.
+ */
+final class OptForward {
+
+    private static final long F = Float.BYTES;
+    private static final float LAYER_NORM_EPS = 1e-5f;
+    private static final long ALIGN = 64;
+
+    private final OptConfig config;
+    private final Kernels kernels;
+    private final int hidden;
+    private final int embedDim;
+    private final float queryScale;
+
+    // Scratch, sized for maxRows token rows and maxSlots sequences.
+    private final MemorySegment y;      // normalised input of a sub-block, or the position embeddings [rows, hidden]
+    private final MemorySegment q;
+    private final MemorySegment k;
+    private final MemorySegment v;
+    private final MemorySegment attn;
+    private final MemorySegment ffn;    // [rows, ffnDim]
+    private final MemorySegment embed;  // [rows, embedDim], only when project_in exists
+    private final MemorySegment last;   // [slots, hidden] last positions
+    private final MemorySegment lastProjected; // [slots, embedDim]
+
+    /** Scratch is carved from {@code memory}, which must hold {@link #scratchBytes} bytes. */
+    OptForward(OptConfig config, Kernels kernels, SegmentAllocator memory, int maxRows, int maxSlots) {
+        this.config = config;
+        this.kernels = kernels;
+        this.hidden = config.hiddenSize();
+        this.embedDim = config.wordEmbedProjDim();
+        this.queryScale = (float) (1.0 / Math.sqrt(config.headDim()));
+        long rowBytes = (long) maxRows * hidden * F;
+        y = memory.allocate(rowBytes, ALIGN);
+        q = memory.allocate(rowBytes, ALIGN);
+        k = memory.allocate(rowBytes, ALIGN);
+        v = memory.allocate(rowBytes, ALIGN);
+        attn = memory.allocate(rowBytes, ALIGN);
+        ffn = memory.allocate((long) maxRows * config.ffnDim() * F, ALIGN);
+        embed = hasProjections(config) ? memory.allocate((long) maxRows * embedDim * F, ALIGN) : null;
+        last = memory.allocate((long) maxSlots * hidden * F, ALIGN);
+        lastProjected = memory.allocate((long) maxSlots * embedDim * F, ALIGN);
+    }
+
+    /** Bytes of scratch a forward pass over {@code maxRows} rows and {@code maxSlots} sequences needs. */
+    static long scratchBytes(OptConfig config, int maxRows, int maxSlots) {
+        long rows = (long) maxRows * (5L * config.hiddenSize() + config.ffnDim()
+                + (hasProjections(config) ? config.wordEmbedProjDim() : 0));
+        long slots = (long) maxSlots * (config.hiddenSize() + config.wordEmbedProjDim());
+        return (rows + slots) * F + 10 * ALIGN;
+    }
+
+    private static boolean hasProjections(OptConfig config) {
+        return config.wordEmbedProjDim() != config.hiddenSize();
+    }
+
+    /**
+     * Runs {@code slotCount} sequences of {@code qLen} tokens each through the whole model with an in-memory cache,
+     * appending their keys and values at positions [kvLen - qLen, kvLen), and writes the logits of each sequence's
+     * last position to {@code logits} ([slotCount, vocab]).
+     *
+     * @param tokens    token ids, slot-major ([slotCount][qLen])
+     * @param positions position ids as OPT counts them (0 = first real token, -1 = padding), same layout
+     * @param x         residual stream scratch, [slotCount * qLen, hidden]
+     */
+    void forward(OptWeights weights, KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens,
+                 int[] positions, MemorySegment x, MemorySegment logits) {
+        int rows = slotCount * qLen;
+        embed(weights.embedTokens(), weights.embedPositions(), weights.projectIn(), tokens, positions, rows, x);
+        for (int l = 0; l < config.numLayers(); l++) {
+            List<CachePart> parts = List.of(new CachePart(0, slotCount, cache.keys(l, firstSlot, slotCount),
+                    cache.values(l, firstSlot, slotCount), cache.valid(firstSlot, slotCount), cache.capacity()));
+            layer(weights.layers().get(l), x, slotCount, qLen, kvLen, parts);
+        }
+        head(weights.finalLayerNormWeight(), weights.finalLayerNormBias(), weights.projectOut(), weights.lmHead(),
+                x, slotCount, qLen, logits);
+    }
+
+    /** Token plus position embeddings (and project_in) of {@code rows} tokens into {@code out} ([rows, hidden]). */
+    void embed(MemorySegment embedTokens, MemorySegment embedPositions, MemorySegment projectIn, int[] tokens,
+               int[] positions, int rows, MemorySegment out) {
+        MemorySegment target = projectIn == null ? out : embed;
+        long embedRow = (long) embedDim * F;
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(embedTokens, tokens[r] * embedRow, target, r * embedRow, embedRow);
+        }
+        if (projectIn != null) {
+            kernels.linear(embed, projectIn, null, out, rows, hidden, embedDim);
+        }
+        // Positions: OPT's table is offset by 2, so padding (-1) reads row 1 and the first real token row 2.
+        long hiddenRow = (long) hidden * F;
+        for (int r = 0; r < rows; r++) {
+            MemorySegment.copy(embedPositions, (positions[r] + 2L) * hiddenRow, y, r * hiddenRow, hiddenRow);
+        }
+        kernels.add(out, y, (long) rows * hidden);
+    }
+
+    /**
+     * The output head on the last position of each of {@code slotCount} sequences of {@code qLen} rows in
+     * {@code hiddenStates}: final LayerNorm (pre-LN models), project_out if present, then the logits.
+     */
+    void head(MemorySegment lnWeight, MemorySegment lnBias, MemorySegment projectOut, MemorySegment lmHead,
+              MemorySegment hiddenStates, int slotCount, int qLen, MemorySegment logits) {
+        for (int s = 0; s < slotCount; s++) {
+            MemorySegment.copy(hiddenStates, ((long) s * qLen + qLen - 1) * hidden * F, last, (long) s * hidden * F,
+                    hidden * F);
+        }
+        // Hugging Face gives the decoder a final LayerNorm exactly when the layers are pre-LN (not opt-350m).
+        if (config.doLayerNormBefore()) {
+            kernels.layerNorm(last, lnWeight, lnBias, last, slotCount, hidden, LAYER_NORM_EPS);
+        }
+        MemorySegment headInput = last;
+        if (projectOut != null) {
+            kernels.linear(last, projectOut, null, lastProjected, slotCount, embedDim, hidden);
+            headInput = lastProjected;
+        }
+        kernels.linear(headInput, lmHead, null, logits, slotCount, config.vocabSize(), embedDim);
+    }
+
+    /**
+     * One decoder layer, in place on {@code x} ([slotCount * qLen, hidden]). The new keys and values are written
+     * into every cache part at positions [kvLen - qLen, kvLen) before attention reads them.
+     */
+    void layer(OptLayerWeights w, MemorySegment x, int slotCount, int qLen, int kvLen, List<CachePart> cacheParts) {
+        int rows = slotCount * qLen;
+        long n = (long) rows * hidden;
+        boolean preNorm = config.doLayerNormBefore();
+        MemorySegment attnInput = x;
+        if (preNorm) {
+            kernels.layerNorm(x, w.attnLayerNormWeight(), w.attnLayerNormBias(), y, rows, hidden, LAYER_NORM_EPS);
+            attnInput = y;
+        }
+        kernels.linear(attnInput, w.qWeight(), w.qBias(), q, rows, hidden, hidden);
+        kernels.scale(q, n, queryScale);
+        kernels.linear(attnInput, w.kWeight(), w.kBias(), k, rows, hidden, hidden);
+        kernels.linear(attnInput, w.vWeight(), w.vBias(), v, rows, hidden, hidden);
+        long rowBytes = (long) hidden * F;
+        for (CachePart part : cacheParts) {
+            long seqBytes = part.capacity() * rowBytes;
+            for (int s = 0; s < part.slots(); s++) {
+                long src = (long) (part.firstSlot() + s) * qLen * rowBytes;
+                long dst = s * seqBytes + (long) (kvLen - qLen) * rowBytes;
+                MemorySegment.copy(k, src, part.keys(), dst, qLen * rowBytes);
+                MemorySegment.copy(v, src, part.values(), dst, qLen * rowBytes);
+            }
+            long rowsFrom = (long) part.firstSlot() * qLen * rowBytes;
+            long partRows = (long) part.slots() * qLen * rowBytes;
+            kernels.attention(q.asSlice(rowsFrom, partRows), part.keys(), part.values(), part.valid(),
+                    attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(),
+                    config.numHeads(), config.headDim());
+        }
+        kernels.linear(attn, w.outWeight(), w.outBias(), y, rows, hidden, hidden);
+        kernels.add(x, y, n);
+        if (!preNorm) {
+            kernels.layerNorm(x, w.attnLayerNormWeight(), w.attnLayerNormBias(), x, rows, hidden, LAYER_NORM_EPS);
+        }
+        MemorySegment mlpInput = x;
+        if (preNorm) {
+            kernels.layerNorm(x, w.finalLayerNormWeight(), w.finalLayerNormBias(), y, rows, hidden, LAYER_NORM_EPS);
+            mlpInput = y;
+        }
+        kernels.linear(mlpInput, w.fc1Weight(), w.fc1Bias(), ffn, rows, config.ffnDim(), hidden);
+        kernels.relu(ffn, (long) rows * config.ffnDim());
+        kernels.linear(ffn, w.fc2Weight(), w.fc2Bias(), attn, rows, hidden, config.ffnDim());
+        kernels.add(x, attn, n);
+        if (!preNorm) {
+            kernels.layerNorm(x, w.finalLayerNormWeight(), w.finalLayerNormBias(), x, rows, hidden, LAYER_NORM_EPS);
+        }
+    }
+
+    /** Reads one row of a logits buffer into a Java array for sampling. */
+    static void readRow(MemorySegment logits, int row, float[] into) {
+        MemorySegment.copy(logits, ValueLayout.JAVA_FLOAT, (long) row * into.length * F, into, 0, into.length);
+    }
+}

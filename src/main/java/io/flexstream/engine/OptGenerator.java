@@ -1,0 +1,244 @@
+package io.flexstream.engine;
+
+import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.Kernels;
+import io.flexstream.model.Checkpoint;
+import io.flexstream.model.OptConfig;
+import io.flexstream.model.OptWeights;
+import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * The in-memory OPT engine: every weight and the whole KV cache live in host memory, computed by one
+ * {@link Kernels} backend. Prompts are left-padded to a common length per batch (Hugging Face semantics), run
+ * through a prefill, then decoded one token per step; finished sequences leave the batch at once.
+ */
+public final class OptGenerator implements Generator {
+
+    /** Prefill works on groups of sequences of at most this many token rows, which bounds activation memory. */
+    private static final int MAX_PREFILL_ROWS = Integer.getInteger("flexstream.prefillRows", 4096);
+
+    private final OptWeights weights;
+    private final OptConfig config;
+    private final Gpt2Tokenizer tokenizer;
+    private final Kernels kernels;
+    private final String modelName;
+    private final EngineOptions options;
+    private final AutoCloseable[] owned;
+
+    /**
+     * @param tokenizer null for token-id-only use (benchmarks): text prompts are then refused
+     * @param owned     resources closed with this generator (arena, checkpoint, kernels)
+     */
+    public OptGenerator(OptWeights weights, Gpt2Tokenizer tokenizer, Kernels kernels, String modelName,
+                        EngineOptions options, AutoCloseable... owned) {
+        this.weights = weights;
+        this.config = weights.config();
+        this.tokenizer = tokenizer;
+        this.kernels = kernels;
+        this.modelName = modelName;
+        this.options = options;
+        this.owned = owned.clone();
+    }
+
+    /** Loads a Hugging Face OPT checkpoint directory onto the CPU backend with all cores. */
+    public static OptGenerator load(Path modelDir) {
+        return load(modelDir, new CpuKernels(), EngineOptions.defaults());
+    }
+
+    /** Loads a checkpoint directory; the generator owns {@code kernels} and closes them with itself. */
+    public static OptGenerator load(Path modelDir, Kernels kernels, EngineOptions options) {
+        Arena arena = Arena.ofShared();
+        Checkpoint checkpoint = null;
+        try {
+            checkpoint = Checkpoint.open(modelDir);
+            OptWeights weights = OptWeights.load(checkpoint, arena);
+            Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(modelDir);
+            if (tokenizer.vocabSize() > weights.config().vocabSize()) {
+                throw new IllegalArgumentException("tokenizer of " + modelDir + " has " + tokenizer.vocabSize()
+                        + " tokens but config.json says vocab_size=" + weights.config().vocabSize());
+            }
+            Path name = modelDir.toAbsolutePath().normalize().getFileName();
+            return new OptGenerator(weights, tokenizer, kernels, name == null ? "model" : name.toString(),
+                    options, arena, checkpoint, asCloseable(kernels));
+        } catch (RuntimeException e) {
+            if (checkpoint != null) {
+                checkpoint.close();
+            }
+            arena.close();
+            throw e;
+        }
+    }
+
+    private static AutoCloseable asCloseable(Kernels kernels) {
+        return kernels instanceof AutoCloseable c ? c : () -> { };
+    }
+
+    @Override
+    public PreparedPrompt prepare(GenerationRequest request) throws InvalidRequestException {
+        return PromptPreparer.prepare(request, tokenizer, config);
+    }
+
+    @Override
+    public List<GenerationResult> generate(List<PreparedPrompt> prompts, GenerationListener listener) {
+        GenerationResult[] results = new GenerationResult[prompts.size()];
+        // Sort by length so that each internal batch pads little, then put results back in the caller's order.
+        Integer[] order = new Integer[prompts.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).tokenIds().length));
+        for (int start = 0; start < order.length; start += options.maxBatchSize()) {
+            int end = Math.min(order.length, start + options.maxBatchSize());
+            List<SequenceState> batch = new ArrayList<>(end - start);
+            for (int i = start; i < end; i++) {
+                batch.add(new SequenceState(prompts.get(order[i]), contextLength()));
+            }
+            runBatch(batch, listener);
+            for (int i = start; i < end; i++) {
+                results[order[i]] = batch.get(i - start).result(tokenizer);
+            }
+        }
+        return List.of(results);
+    }
+
+    private void runBatch(List<SequenceState> batch, GenerationListener listener) {
+        int slots = batch.size();
+        int promptLen = batch.stream().mapToInt(SequenceState::promptLength).max().orElseThrow();
+        int maxBudget = batch.stream().mapToInt(s -> s.budget).max().orElseThrow();
+        int groupSize = Math.max(1, Math.min(slots, MAX_PREFILL_ROWS / promptLen));
+        int eos = options.stopAtEos() ? config.eosTokenId() : -1;
+        try (Arena arena = Arena.ofShared()) {
+            KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, config.hiddenSize());
+            int maxRows = Math.max(groupSize * promptLen, slots);
+            OptForward forward = new OptForward(config, kernels, arena, maxRows, slots);
+            MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
+            MemorySegment logits = arena.allocate((long) slots * config.vocabSize() * Float.BYTES, 64);
+            float[] row = new float[config.vocabSize()];
+
+            long t0 = System.nanoTime();
+            int[] tokens = new int[slots * promptLen];
+            int[] positions = new int[slots * promptLen];
+            for (int s = 0; s < slots; s++) {
+                int[] ids = batch.get(s).prompt.tokenIds();
+                int pad = promptLen - ids.length;
+                for (int t = 0; t < promptLen; t++) {
+                    boolean real = t >= pad;
+                    tokens[s * promptLen + t] = real ? ids[t - pad] : config.padTokenId();
+                    positions[s * promptLen + t] = real ? t - pad : -1;
+                    cache.setValid(s, t, real);
+                }
+            }
+            for (int first = 0; first < slots; first += groupSize) {
+                int count = Math.min(groupSize, slots - first);
+                int from = first * promptLen;
+                int to = from + count * promptLen;
+                forward.forward(weights, cache, first, count, promptLen, promptLen,
+                        Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to), x,
+                        logits.asSlice((long) first * config.vocabSize() * Float.BYTES));
+            }
+            // slot -> sequence; shrinks as sequences finish.
+            List<SequenceState> active = new ArrayList<>(batch);
+            sampleAll(active, logits, row, eos);
+            listener.prefillDone(slots, slots * promptLen, System.nanoTime() - t0);
+
+            int kvLen = promptLen;
+            int step = 0;
+            while (true) {
+                active = compact(active, cache, kvLen);
+                if (active.isEmpty()) {
+                    break;
+                }
+                long ts = System.nanoTime();
+                int n = active.size();
+                int[] stepTokens = new int[n];
+                int[] stepPositions = new int[n];
+                for (int s = 0; s < n; s++) {
+                    SequenceState seq = active.get(s);
+                    stepTokens[s] = seq.lastToken();
+                    stepPositions[s] = seq.realTokens() - 1;
+                    cache.setValid(s, kvLen, true);
+                }
+                kvLen++;
+                forward.forward(weights, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
+                sampleAll(active, logits, row, eos);
+                step++;
+                listener.decodeStep(step, maxBudget - 1, n, System.nanoTime() - ts);
+            }
+        }
+    }
+
+    private void sampleAll(List<SequenceState> active, MemorySegment logits, float[] row, int eos) {
+        for (int s = 0; s < active.size(); s++) {
+            OptForward.readRow(logits, s, row);
+            SequenceState seq = active.get(s);
+            seq.accept(seq.sampler.next(row), eos, tokenizer);
+        }
+    }
+
+    /** Drops finished sequences from the batch, moving the survivors' cache slots to the front. */
+    private static List<SequenceState> compact(List<SequenceState> active, KvCache cache, int kvLen) {
+        int[] keep = new int[active.size()];
+        int kept = 0;
+        for (int s = 0; s < active.size(); s++) {
+            if (!active.get(s).finished()) {
+                keep[kept++] = s;
+            }
+        }
+        if (kept == active.size()) {
+            return active;
+        }
+        List<SequenceState> survivors = new ArrayList<>(kept);
+        for (int i = 0; i < kept; i++) {
+            survivors.add(active.get(keep[i]));
+        }
+        if (kept > 0) {
+            cache.compact(Arrays.copyOf(keep, kept), kvLen);
+        }
+        return survivors;
+    }
+
+    @Override
+    public String modelName() {
+        return modelName;
+    }
+
+    @Override
+    public int contextLength() {
+        return config.maxPositionEmbeddings();
+    }
+
+    public OptConfig config() {
+        return config;
+    }
+
+    public Kernels kernels() {
+        return kernels;
+    }
+
+    @Override
+    public void close() {
+        RuntimeException failure = null;
+        for (int i = owned.length - 1; i >= 0; i--) {
+            try {
+                owned[i].close();
+            } catch (Exception e) {
+                if (failure == null) {
+                    failure = new IllegalStateException("closing the engine failed", e);
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}
