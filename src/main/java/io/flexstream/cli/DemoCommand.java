@@ -165,7 +165,7 @@ public final class DemoCommand implements Callable<Integer> {
                 System.out.println("         (no completion)");
                 continue;
             }
-            System.out.printf("         -> %s%n         [%s, %d prompt + %d new tokens, batch %d of %d, partition %d "
+            System.out.printf("         -> %s%n         [%s, %d prompt + %d new tokens, batch #%d of %d prompts, partition %d "
                             + "offset %d]%n", oneLine(c.getText()), c.getFinishReason(), c.getPromptTokens(),
                     c.getTokenIds().size(), c.getBatchId(), c.getBatchSize(), c.getSourcePartition(),
                     c.getSourceOffset());

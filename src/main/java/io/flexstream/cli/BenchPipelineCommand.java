@@ -1,0 +1,74 @@
+package io.flexstream.cli;
+
+import io.flexstream.engine.Generator;
+import io.flexstream.stream.PipelineBenchmark;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code flexstream bench pipeline}: the same prompts through the engine alone and end to end through an in-process
+ * Kafka broker, in one run; prints both tokens/s and their ratio (target at least 0.95).
+ */
+@Command(name = "pipeline", mixinStandardHelpOptions = true,
+        description = "Kafka overhead: engine-alone vs end-to-end tokens/s on the same prompts, same run.")
+public final class BenchPipelineCommand implements Callable<Integer> {
+
+    @Option(names = "--model", paramLabel = "DIR", description = "OPT checkpoint (default: a random tiny model, "
+            + "hidden --hidden, --layers layers)")
+    Path model;
+
+    @Option(names = "--hidden", defaultValue = "256", description = "hidden size of the generated model "
+            + "(default: ${DEFAULT-VALUE})")
+    int hidden;
+
+    @Option(names = "--layers", defaultValue = "4", description = "layers of the generated model "
+            + "(default: ${DEFAULT-VALUE})")
+    int layers;
+
+    @Option(names = "--prompts", defaultValue = "64", description = "prompts (default: ${DEFAULT-VALUE})")
+    int prompts;
+
+    @Option(names = "--batch-size", defaultValue = "16", description = "prompts per batch (default: ${DEFAULT-VALUE})")
+    int batchSize;
+
+    @Option(names = "--max-new-tokens", defaultValue = "32", description = "tokens per prompt "
+            + "(default: ${DEFAULT-VALUE})")
+    int maxNewTokens;
+
+    @Option(names = "--partitions", defaultValue = "2", description = "prompt topic partitions "
+            + "(default: ${DEFAULT-VALUE})")
+    int partitions;
+
+    @Override
+    public Integer call() throws Exception {
+        System.out.println("command: flexstream bench pipeline" + (model == null ? " --hidden " + hidden
+                + " --layers " + layers : " --model " + model) + " --prompts " + prompts + " --batch-size "
+                + batchSize + " --max-new-tokens " + maxNewTokens + " --partitions " + partitions);
+        System.out.println("machine: " + MachineInfo.describe());
+        Path dir = model;
+        Path temporary = null;
+        if (dir == null) {
+            temporary = Files.createTempDirectory("flexstream-bench-");
+            dir = temporary.resolve("random-opt");
+            io.flexstream.model.TinyModel.write(dir, io.flexstream.model.OptConfig.tiny(hidden, layers,
+                    Math.max(1, hidden / 64), io.flexstream.model.OptConfig.DEFAULT_VOCAB_SIZE), 1L,
+                    io.flexstream.tensor.DType.F32);
+        }
+        try (Generator generator = Engines.open(dir)) {
+            PipelineBenchmark.Result r = PipelineBenchmark.run(generator, new PipelineBenchmark.Options(prompts,
+                    batchSize, maxNewTokens, partitions, Duration.ofMinutes(30)), System.out);
+            return r.ratio() > 0 ? 0 : 1;
+        } finally {
+            if (temporary != null) {
+                try (var files = Files.walk(temporary)) {
+                    files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                }
+            }
+        }
+    }
+}
