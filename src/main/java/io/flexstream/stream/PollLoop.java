@@ -224,7 +224,12 @@ public final class PollLoop implements Runnable {
                         tracker.commitFailed(om.offset());
                     }
                 });
-                LOG.warn("async commit failed, will retry: {}", error.toString());
+                if (error instanceof org.apache.kafka.common.errors.RebalanceInProgressException
+                        || error instanceof org.apache.kafka.common.errors.RetriableException) {
+                    LOG.debug("async commit deferred, will retry: {}", error.toString());   // expected mid-rebalance
+                } else {
+                    LOG.warn("async commit failed, will retry: {}", error.toString());
+                }
             }
         });
         LOG.info("commit {}", describe(offsets));
