@@ -28,5 +28,6 @@ class PipelineBenchmarkTest {
         // Loose: the build machine is shared (load averages above 10 were seen), so only gross regressions fail.
         assertTrue(r.ratio() > 0.3 && r.ratio() < 1.2, report);
         assertTrue(report.contains("ratio pipeline / engine"), report);
+        assertTrue(r.engineBusy() > 0.5 && r.engineBusy() <= 1.0, report);
     }
 }
