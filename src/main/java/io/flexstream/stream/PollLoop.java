@@ -292,6 +292,9 @@ public final class PollLoop implements Runnable {
         flushProducer.getAsBoolean();
         drainAcks();
         commitSync(trackers.keySet(), "close");
+        // Committed for good: the revocation inside consumer.close() has nothing left to commit.
+        trackers.clear();
+        epochs.clear();
     }
 
     private static String describe(Map<TopicPartition, OffsetAndMetadata> offsets) {
