@@ -36,13 +36,28 @@ final class GlopSolver {
         return loadNanos;
     }
 
-    /** The optimum's variable values (indexed by {@link LpVariable#ordinal()}), or null when the LP is infeasible. */
-    static double[] minimise(List<LpConstraint> rows, LinearForm objective) {
-        ensureLoaded();
-        MPSolver solver = MPSolver.createSolver("GLOP");
-        try {
-            MPVariable[] v = variables(solver);
-            for (LpConstraint r : rows) addRow(solver, v, r, null);
+    /**
+     * A reusable GLOP model for a sequence of LPs with the same rows (one search: every (gbs, nb) has the same row
+     * structure, only coefficients and bounds change). Reuse avoids rebuilding ~200 JNI objects per LP, which cost
+     * more than GLOP's solve of these 11-variable LPs. Not thread-safe: one per search.
+     */
+    static final class Session implements AutoCloseable {
+        private MPSolver solver;
+        private MPVariable[] v;
+        private MPConstraint[] c;
+
+        /** The optimum's variable values (indexed by {@link LpVariable#ordinal()}), or null when the LP is infeasible. */
+        double[] minimise(List<LpConstraint> rows, LinearForm objective) {
+            ensureLoaded();
+            if (solver == null || c.length != rows.size()) rebuild(rows.size());
+            for (int i = 0; i < c.length; i++) {
+                LpConstraint r = rows.get(i);
+                double k = scale(r);
+                double constant = r.form().constant();
+                c[i].setBounds(Double.isInfinite(r.lower()) ? Double.NEGATIVE_INFINITY : (r.lower() - constant) / k,
+                        Double.isInfinite(r.upper()) ? Double.POSITIVE_INFINITY : (r.upper() - constant) / k);
+                for (LpVariable x : LpVariable.values()) c[i].setCoefficient(v[x.ordinal()], r.form().coefficient(x) / k);
+            }
             MPObjective obj = solver.objective();
             for (LpVariable x : LpVariable.values()) obj.setCoefficient(v[x.ordinal()], objective.coefficient(x));
             obj.setMinimization();
@@ -54,19 +69,40 @@ final class GlopSolver {
             double[] x = new double[LpVariable.COUNT];
             for (int i = 0; i < x.length; i++) x[i] = v[i].solutionValue();
             return x;
-        } finally {
-            solver.delete();
         }
+
+        private void rebuild(int rowCount) {
+            close();
+            solver = newSolver();
+            v = variables(solver);
+            c = new MPConstraint[rowCount];
+            for (int i = 0; i < rowCount; i++) c[i] = solver.makeConstraint(0, 0, "");
+        }
+
+        @Override
+        public void close() {
+            if (solver != null) solver.delete();
+            solver = null;
+        }
+    }
+
+    /** GLOP without presolve: these LPs are tiny, and presolve costs more than it saves. */
+    private static MPSolver newSolver() {
+        MPSolver solver = MPSolver.createSolver("GLOP");
+        if (solver == null) throw new IllegalStateException("OR-Tools has no GLOP solver");
+        solver.setSolverSpecificParametersAsString("use_preprocessing: false");
+        return solver;
     }
 
     /**
      * The elastic version of the LP: every row for which {@code relax} is true may be violated at a cost, and the solver
      * minimises the total violation (each row's violation measured relative to its bound). Returns each row's
-     * violation in the row's own units at that optimum (0 for rows that hold), in the order of {@code rows}.
+     * violation in the row's own units at that optimum (0 for rows that hold), in the order of {@code rows}; null when
+     * even the relaxed LP is infeasible (the rows that may not be violated contradict each other).
      */
     static double[] minimalViolations(List<LpConstraint> rows, java.util.function.Predicate<LpConstraint> relax) {
         ensureLoaded();
-        MPSolver solver = MPSolver.createSolver("GLOP");
+        MPSolver solver = newSolver();
         try {
             MPVariable[] v = variables(solver);
             MPObjective obj = solver.objective();
@@ -84,6 +120,7 @@ final class GlopSolver {
             }
             obj.setMinimization();
             MPSolver.ResultStatus status = solver.solve();
+            if (status == MPSolver.ResultStatus.INFEASIBLE) return null;
             if (status != MPSolver.ResultStatus.OPTIMAL) {
                 throw new IllegalStateException("GLOP returned " + status + " for the relaxed policy LP");
             }

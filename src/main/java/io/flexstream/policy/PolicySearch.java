@@ -50,7 +50,12 @@ public final class PolicySearch {
     public Result search(Workload w, Pins pins) {
         GlopSolver.ensureLoaded();
         long t0 = System.nanoTime();
-        Memo memo = new Memo(w, pins);
+        try (Memo memo = new Memo(w, pins)) {
+            return search(memo, w, pins, t0);
+        }
+    }
+
+    private Result search(Memo memo, Workload w, Pins pins, long t0) {
         int blockCap = pins.maxBlockSize() == null ? MAX_BLOCK : pins.maxBlockSize();
         Solution best = null;
         for (int gbs : gpuBatchSizes(pins, blockCap)) {
@@ -90,10 +95,16 @@ public final class PolicySearch {
 
     /** The LP optimum for one (gbs, nb) with the pins' shares, or empty when infeasible. */
     public Optional<Solution> solve(Workload w, int gbs, int nb, Pins pins) {
+        try (GlopSolver.Session session = new GlopSolver.Session()) {
+            return solve(session, w, gbs, nb, pins);
+        }
+    }
+
+    private Optional<Solution> solve(GlopSolver.Session session, Workload w, int gbs, int nb, Pins pins) {
         Formulation f = model.formulate(w, gbs, nb);
         List<LpConstraint> rows = new ArrayList<>(f.constraints());
         rows.addAll(pinRows(pins));
-        double[] x = GlopSolver.minimise(rows, f.objective());
+        double[] x = session.minimise(rows, f.objective());
         if (x == null) return Optional.empty();
         return Optional.of(new Solution(toPolicy(w, gbs, nb, x), f.evaluate(x), f.objective().evaluate(x), x, f));
     }
@@ -102,7 +113,9 @@ public final class PolicySearch {
     public int maxGpuBatches(Workload w, int gbs, Pins pins) {
         GlopSolver.ensureLoaded();
         int cap = Math.max(1, (pins.maxBlockSize() == null ? MAX_BLOCK : pins.maxBlockSize()) / gbs);
-        return maxGpuBatches(new Memo(w, pins), gbs, cap);
+        try (Memo memo = new Memo(w, pins)) {
+            return maxGpuBatches(memo, gbs, cap);
+        }
     }
 
     private static int maxGpuBatches(Memo memo, int gbs, int cap) {
@@ -134,8 +147,14 @@ public final class PolicySearch {
         Formulation f = model.formulate(w, gbs, nb);
         List<LpConstraint> rows = new ArrayList<>(f.constraints());
         rows.addAll(pinRows(pins));
-        double[] excess = GlopSolver.minimalViolations(rows,
-                r -> r.kind() == LpConstraint.Kind.MEMORY || r.kind() == LpConstraint.Kind.PIN);
+        // Pins are the user's word: first see whether some placement honours them if memory may overflow; only if
+        // not, let the pins give way too (a pin that contradicts the placement rules, or pins against each other).
+        double[] excess = GlopSolver.minimalViolations(rows, r -> r.kind() == LpConstraint.Kind.MEMORY);
+        if (excess == null) {
+            excess = GlopSolver.minimalViolations(rows,
+                    r -> r.kind() == LpConstraint.Kind.MEMORY || r.kind() == LpConstraint.Kind.PIN);
+        }
+        if (excess == null) return List.of("the placement rules and pins contradict each other");
         record Binding(String text, double relative) {
         }
         List<Binding> out = new ArrayList<>();
@@ -188,7 +207,8 @@ public final class PolicySearch {
     }
 
     /** The LPs of one search, each (gbs, nb) solved at most once (nb_ub's bisection and the scan share them). */
-    private final class Memo {
+    private final class Memo implements AutoCloseable {
+        final GlopSolver.Session session = new GlopSolver.Session();
         final Workload w;
         final Pins pins;
         final Map<Long, Optional<Solution>> done = new HashMap<>();
@@ -202,8 +222,13 @@ public final class PolicySearch {
         Optional<Solution> solve(int gbs, int nb) {
             return done.computeIfAbsent(((long) gbs << 32) | nb, k -> {
                 solved++;
-                return PolicySearch.this.solve(w, gbs, nb, pins);
+                return PolicySearch.this.solve(session, w, gbs, nb, pins);
             });
+        }
+
+        @Override
+        public void close() {
+            session.close();
         }
     }
 }
