@@ -19,4 +19,10 @@ public record Solution(Policy policy, Prediction prediction, double objective, d
     public double throughput() {
         return formulation.throughputOf(objective);
     }
+
+    @Override
+    public String toString() {
+        return "Solution[" + policy + ", " + String.format(java.util.Locale.ROOT, "%.4f", throughput()) + " tok/s, "
+                + prediction + "]";
+    }
 }
