@@ -1,10 +1,7 @@
 package io.flexstream.policy;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flexstream.model.OptConfig;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -75,30 +72,20 @@ public record ModelShape(String name, int layers, int hidden, int ffn, int heads
         return OPT.keySet();
     }
 
-    /**
-     * Reads a Hugging Face OPT {@code config.json} (from a checkpoint directory or the file itself). Only the size keys
-     * are read; {@code ffn_dim} defaults to 4 x hidden as in OPT.
-     */
-    public static ModelShape fromConfig(Path dirOrFile) {
-        Path file = Files.isDirectory(dirOrFile) ? dirOrFile.resolve("config.json") : dirOrFile;
-        try {
-            JsonNode c = new ObjectMapper().readTree(file.toFile());
-            int hidden = required(c, "hidden_size", file);
-            String name = Files.isDirectory(dirOrFile) ? String.valueOf(dirOrFile.getFileName()) : "checkpoint";
-            return new ModelShape(name, required(c, "num_hidden_layers", file), hidden,
-                    c.path("ffn_dim").asInt(4 * hidden), required(c, "num_attention_heads", file),
-                    c.path("vocab_size").asInt(OPT_VOCAB));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read model config " + file + ": " + e.getMessage(), e);
-        }
+    /** The shape of an engine model config (a checkpoint's config.json, or one of the model package's presets). */
+    public static ModelShape of(String name, OptConfig c) {
+        return new ModelShape(name, c.numLayers(), c.hiddenSize(), c.ffnDim(), c.numHeads(), c.vocabSize());
     }
 
-    private static int required(JsonNode config, String key, Path file) {
-        JsonNode v = config.get(key);
-        if (v == null || !v.canConvertToInt() || v.asInt() <= 0) {
-            throw new IllegalArgumentException(file + ": key '" + key + "' must be a positive integer");
-        }
-        return v.asInt();
+    /**
+     * Reads a Hugging Face OPT checkpoint's {@code config.json} (the directory or the file itself) through the model
+     * package's reader, which names the file and key of anything wrong.
+     */
+    public static ModelShape fromConfig(Path dirOrFile) {
+        boolean dir = Files.isDirectory(dirOrFile);
+        Path file = dir ? dirOrFile.resolve("config.json") : dirOrFile;
+        String name = dir ? String.valueOf(dirOrFile.toAbsolutePath().normalize().getFileName()) : String.valueOf(file);
+        return of(name, OptConfig.read(file));
     }
 
     /** Elements per head. */
