@@ -197,7 +197,8 @@ public final class PolicySearch {
 
     private Policy toPolicy(Workload w, int gbs, int nb, double[] x) {
         double[] pct = new double[9];
-        for (int i = 0; i < 9; i++) pct[i] = Math.min(100, Math.max(0, 100 * x[i]));
+        // Round to 1e-6 percent: below that the digits are solver noise (e.g. 1e-14 on a share that is 0).
+        for (int i = 0; i < 9; i++) pct[i] = Math.min(100, Math.max(0, Math.rint(1e8 * x[i]) / 1e6));
         // Keep each pair's sum within 100 despite floating-point noise of the solver.
         for (int k = 0; k < 3; k++) pct[3 * k + 1] = Math.min(pct[3 * k + 1], 100 - pct[3 * k]);
         boolean cacheOffDevice = pct[3] < 100 - 1e-6;

@@ -152,4 +152,31 @@ class PolicySearchTest {
                 best / 1e6, GlopSolver.ensureLoaded() / 1e6);
         assertTrue(best < 1_000_000_000L, "search took " + best / 1e6 + " ms");
     }
+
+    @Test
+    void randomPinsEitherHoldOrAreDiagnosed() {
+        java.util.Random rnd = new java.util.Random(42);
+        PolicySearch ps = search(CostModel.Mode.FLEXSTREAM);
+        LpVariable[] shares = {LpVariable.WG, LpVariable.WC, LpVariable.WN, LpVariable.CG, LpVariable.CC, LpVariable.CN,
+                LpVariable.HG, LpVariable.HC};
+        String[] models = {"opt-1.3b", "opt-13b", "opt-66b"};
+        int feasible = 0, infeasible = 0;
+        for (int i = 0; i < 60; i++) {
+            Workload w = new Workload(ModelShape.named(models[rnd.nextInt(3)]), 16 << rnd.nextInt(7), 1 << rnd.nextInt(8),
+                    rnd.nextBoolean(), rnd.nextBoolean(), rnd.nextBoolean());
+            int gbs = 1 << rnd.nextInt(8), nb = 1 + rnd.nextInt(16);
+            Pins pins = Pins.NONE.withShare(shares[rnd.nextInt(shares.length)], 10 * rnd.nextInt(11));
+            var s = ps.solve(w, gbs, nb, pins);
+            if (s.isPresent()) {
+                feasible++;
+                assertSatisfiesEveryRow(s.get(), pins);
+                pins.shares().forEach((v, pct) -> assertEquals(pct / 100, s.get().values()[v.ordinal()], 1e-7));
+                assertTrue(ps.diagnose(w, gbs, nb, pins).isEmpty());
+            } else {
+                infeasible++;
+                assertTrue(!ps.diagnose(w, gbs, nb, pins).isEmpty(), "an infeasible LP has a named reason");
+            }
+        }
+        assertTrue(feasible > 5 && infeasible > 5, feasible + " feasible, " + infeasible + " infeasible");
+    }
 }
