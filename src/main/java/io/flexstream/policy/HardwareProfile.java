@@ -103,7 +103,8 @@ public record HardwareProfile(String name, String description,
         }
         Path file = Path.of(nameOrFile);
         if (!Files.isRegularFile(file)) {
-            throw new IllegalArgumentException("hardware profile '" + nameOrFile + "' is neither a built-in name (t4-flexgen)"
+            throw new IllegalArgumentException("hardware profile '" + nameOrFile + "' is neither a built-in name"
+                    + " (t4-flexgen, cpu-2core-estimate)"
                     + " nor a readable JSON file");
         }
         return read(file);

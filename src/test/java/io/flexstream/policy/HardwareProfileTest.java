@@ -68,4 +68,14 @@ class HardwareProfileTest {
                 () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1));
         assertTrue(e.getMessage().contains("diskToHost"), e.getMessage());
     }
+
+    @Test
+    void cpuEstimateLoadsAndSizesASmallModel() {
+        HardwareProfile cpu = HardwareProfile.load("cpu-2core-estimate");
+        assertEquals(4L << 30, cpu.deviceMemoryBytes());
+        assertEquals(1.0, cpu.hostAttentionEfficiency(1, 768), 1e-12);   // no correction fitted
+        Solution s = new PolicySearch(new CostModel(cpu, CostModel.Mode.FLEXSTREAM))
+                .search(Workload.of(ModelShape.named("opt-1.3b"), 128, 32), Pins.NONE).best();
+        assertTrue(s.throughput() > 0 && s.policy().blockSize() >= 1);
+    }
 }
