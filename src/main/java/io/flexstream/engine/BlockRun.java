@@ -61,6 +61,7 @@ final class BlockRun {
     @SuppressWarnings("unchecked")
     private final CompletableFuture<Void>[] slotFree = new CompletableFuture[] {done(), done()};
     private final Map<Long, CompletableFuture<Void>> lastCacheStore = new HashMap<>();
+    private final Map<Integer, CompletableFuture<Void>> lastHiddenStore = new HashMap<>();
     private final List<CompletableFuture<Void>> nextWeightPieces = new ArrayList<>();
     private long stepCounter;
     private int runCounter;
@@ -100,8 +101,11 @@ final class BlockRun {
             }
             // Working copies of the cache that does not compute in place: host and disk sequences on the device,
             // or only disk sequences (into host memory) when attention is delegated to where the cache lives.
-            int[] split = placement.cache().splitItems(gbs);
-            int working = delegate ? split[2] : split[1] + split[2];
+            int working = 0;
+            for (List<SequenceState> batch : batches) { // a partial last batch may round differently
+                int[] split = placement.cache().splitItems(batch.size());
+                working = Math.max(working, delegate ? split[2] : split[1] + split[2]);
+            }
             MemoryTier workingTier = delegate ? tiers.host() : tiers.device();
             for (int s = 0; s < 2; s++) {
                 if (working > 0) {
@@ -212,19 +216,25 @@ final class BlockRun {
                         () -> engine.weights().loadPiece(nextLayer, piece, pieces, target), engine.io()));
             }
             long step = stepCounter;
+            int slot = (int) (step % 2);
             if (step == 0 || layer == 0) {
                 // Nothing was prefetched for the very first step; the embedding reads token ids, not stored state.
-                prefetch(token, layer, k, (int) (step % 2));
+                prefetch(token, layer, k, slot);
             }
-            // Prefetch the next step's inputs into the other slot while this one computes.
-            if (p + 1 < pieces) {
-                prefetch(token, layer, runBatches.get(p + 1), (int) ((step + 1) % 2));
-            } else if (layer + 1 < scheduleLayers) {
-                prefetch(token, layer + 1, runBatches.getFirst(), (int) ((step + 1) % 2));
+            // The next step's inputs load into the other slot while this one computes, unless they are this step's
+            // own output (one GPU batch per block): then they load after it.
+            int nextLayerOfStep = p + 1 < pieces ? layer : layer + 1;
+            int nextBatch = p + 1 < pieces ? runBatches.get(p + 1) : runBatches.getFirst();
+            boolean hasNext = nextLayerOfStep < scheduleLayers;
+            boolean dependsOnThis = nextBatch == k;
+            if (hasNext && !dependsOnThis) {
+                prefetch(token, nextLayerOfStep, nextBatch, (slot + 1) % 2);
             }
-            int slot = (int) (step % 2);
             inputReady[slot].join();
             compute(token, layer, k, slot, weights);
+            if (hasNext && dependsOnThis) {
+                prefetch(token, nextLayerOfStep, nextBatch, (slot + 1) % 2);
+            }
             stepCounter++;
         }
         trace(Op.RELEASE_WEIGHT, token, layer, -1);
@@ -247,12 +257,13 @@ final class BlockRun {
         int count = batches.get(k).size();
         int qLen = token == 0 ? promptLen : 1;
         int kvBefore = token == 0 ? 0 : promptLen + token - 1;
-        CompletableFuture<Void> after = slotFree[slot];
+        // Wait until the slot's last user has stored its outputs, and until this batch's hidden state (and this
+        // layer's cache) have been stored by the steps that produced them.
         int decoder = layer - 1;
         boolean isDecoder = layer <= config.numLayers();
-        if (isDecoder) {
-            after = CompletableFuture.allOf(after, lastCacheStore.getOrDefault(key(decoder, k), done()));
-        }
+        CompletableFuture<Void> after = CompletableFuture.allOf(slotFree[slot],
+                lastHiddenStore.getOrDefault(k, done()),
+                isDecoder ? lastCacheStore.getOrDefault(key(decoder, k), done()) : done());
         inputReady[slot] = after.thenRunAsync(() -> {
             trace(Op.LOAD_HIDDEN, token, layer, k);
             for (int s = 0; s < count; s++) {
@@ -376,6 +387,7 @@ final class BlockRun {
             }
         }, engine.io());
         slotFree[slot] = store;
+        lastHiddenStore.put(k, store);
         if (decoder >= 0) {
             lastCacheStore.put(key(decoder, k), store);
         }
@@ -398,6 +410,7 @@ final class BlockRun {
         pending.addAll(List.of(inputReady));
         pending.addAll(List.of(slotFree));
         pending.addAll(lastCacheStore.values());
+        pending.addAll(lastHiddenStore.values());
         Throwable failure = null;
         for (CompletableFuture<Void> f : pending) {
             try {

@@ -132,6 +132,11 @@ public final class OffloadedGenerator implements Generator {
         return out.toString();
     }
 
+    /** Bytes of weights placed on a tier (all schedule layers). */
+    public long weightBytesOn(TierKind kind) {
+        return weights.bytesOn(kind);
+    }
+
     private static double pct(long part, long total) {
         return total == 0 ? 0 : 100.0 * part / total;
     }

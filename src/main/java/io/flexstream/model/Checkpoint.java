@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -122,8 +121,7 @@ public final class Checkpoint implements AutoCloseable {
             throw new CheckpointException("bad index " + index + ": no weight_map object");
         }
         Map<String, String> out = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> e = it.next();
+        for (Map.Entry<String, JsonNode> e : map.properties()) {
             if (!e.getValue().isTextual()) {
                 throw new CheckpointException("bad index " + index + ": weight_map entry " + e.getKey()
                         + " is not a file name");

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import io.flexstream.tensor.DType;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -120,6 +121,23 @@ public record OptConfig(int hiddenSize, int numLayers, int numHeads, int ffnDim,
         return count;
     }
 
+    /** Parameters of one decoder layer (attention, both LayerNorms, feed-forward); the unit the engine streams. */
+    public long layerParameterCount() {
+        String first = OptTensorLayout.layerPrefix(0);
+        long count = 0;
+        for (OptTensorLayout.Entry e : OptTensorLayout.of(this, false)) {
+            if (e.name().startsWith(first)) {
+                count += e.elementCount();
+            }
+        }
+        return count;
+    }
+
+    /** Bytes of all weights stored as {@code dtype} (tied lm_head counted once), e.g. for memory budgets. */
+    public long weightBytes(DType dtype) {
+        return parameterCount() * dtype.bytes();
+    }
+
     /** The same model with another torch_dtype string (what config.json records of the stored precision). */
     public OptConfig withTorchDtype(String dtype) {
         return new OptConfig(hiddenSize, numLayers, numHeads, ffnDim, vocabSize, maxPositionEmbeddings,
@@ -217,7 +235,8 @@ public record OptConfig(int hiddenSize, int numLayers, int numHeads, int ffnDim,
                     keys.optionalInt("bos_token_id", 2),
                     keys.optionalInt("eos_token_id", 2),
                     keys.optionalInt("pad_token_id", 1),
-                    keys.optionalString("torch_dtype", "float32"));
+                    // transformers 4.56 renamed torch_dtype to dtype; accept either.
+                    keys.optionalString("torch_dtype", keys.optionalString("dtype", "float32")));
         } catch (IllegalArgumentException e) {
             throw new CheckpointException("invalid config " + configJson + ": " + e.getMessage(), e);
         }

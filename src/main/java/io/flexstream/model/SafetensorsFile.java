@@ -15,7 +15,6 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
@@ -112,8 +111,7 @@ public final class SafetensorsFile implements AutoCloseable {
         }
         long dataBytes = map.byteSize() - dataStart;
         Map<String, SafetensorsTensor> out = new LinkedHashMap<>();
-        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
-            Map.Entry<String, JsonNode> field = it.next();
+        for (Map.Entry<String, JsonNode> field : root.properties()) {
             String name = field.getKey();
             if (name.equals("__metadata__")) {
                 continue;

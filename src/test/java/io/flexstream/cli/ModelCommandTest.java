@@ -45,7 +45,7 @@ class ModelCommandTest {
     @Test
     void tinyThenInfo() {
         Path model = dir.resolve("m");
-        Run r = run("model", "tiny", model.toString(), "--hidden", "32", "--heads", "2", "--vocab", "50272",
+        Run r = run("model", "tiny", model.toString(), "--hidden", "32", "--heads", "2", "--vocab", "1000",
                 "--dtype", "bf16", "--post-ln", "--word-embed-proj-dim", "16", "--shards", "2");
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.exists(model.resolve(Checkpoint.INDEX)));

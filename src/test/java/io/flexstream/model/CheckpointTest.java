@@ -193,4 +193,33 @@ class CheckpointTest {
             assertEquals(16L * 8 * 4, w.projectIn().byteSize());
         }
     }
+
+    @Test
+    void indexEntryPointingAtTheWrongShardIsNamed() throws IOException {
+        write(TINY, new TinyModel.Options(false, true, 2));
+        Path index = dir.resolve(Checkpoint.INDEX);
+        Files.writeString(index, Files.readString(index).replaceFirst(
+                "\"model.decoder.embed_tokens.weight\" : \"model-00001-of-00002.safetensors\"",
+                "\"model.decoder.embed_tokens.weight\" : \"model-00002-of-00002.safetensors\""));
+        CheckpointException e = assertThrows(CheckpointException.class, () -> Checkpoint.open(dir));
+        assertTrue(e.getMessage().contains("maps model.decoder.embed_tokens.weight to model-00002-of-00002"),
+                e.getMessage());
+    }
+
+    /** Loaded weights live in the caller's arena: closing the checkpoint (unmapping it) must not affect them. */
+    @Test
+    void loadedWeightsOutliveTheCheckpoint() {
+        write(TINY, TinyModel.Options.defaults());
+        try (Arena arena = Arena.ofShared()) {
+            OptWeights w;
+            try (Checkpoint c = Checkpoint.open(dir)) {
+                w = OptWeights.load(c, arena);
+            }
+            try (Arena scratch = Arena.ofConfined()) {
+                OptWeights expected = OptWeights.random(TINY, 7, scratch);
+                assertEquals(-1L, expected.embedTokens().mismatch(w.embedTokens()));
+                assertEquals(-1L, expected.layers().get(1).fc2Weight().mismatch(w.layers().get(1).fc2Weight()));
+            }
+        }
+    }
 }

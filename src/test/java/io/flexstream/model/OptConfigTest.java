@@ -43,6 +43,17 @@ class OptConfigTest {
     }
 
     @Test
+    void newerDtypeKeyIsAcceptedForTorchDtype() throws IOException {
+        OptConfig c = OptConfig.read(config("""
+                {"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "ffn_dim": 256, "dtype": "bfloat16"}"""));
+        assertEquals("bfloat16", c.torchDtype());
+        assertEquals("float32", OptConfig.read(config("""
+                {"model_type": "opt", "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+                 "ffn_dim": 256}""")).torchDtype());
+    }
+
+    @Test
     void writeThenReadRoundTrips() {
         OptConfig c = OptConfig.custom(96, 3, 6, 200, 1000, 512, 48, false).withTorchDtype("bfloat16");
         Path file = dir.resolve("config.json");
@@ -135,6 +146,8 @@ class OptConfigTest {
         assertEquals(50272, c125.vocabSize());
         assertEquals(2048, c125.maxPositionEmbeddings());
         assertEquals(125_239_296L, c125.parameterCount(), "opt-125m as counted by transformers");
+        assertEquals(7_087_872L, c125.layerParameterCount());
+        assertEquals(2 * 125_239_296L, c125.weightBytes(io.flexstream.tensor.DType.F16));
         OptConfig c175 = OptConfig.shape("opt-175b");
         assertEquals(12288, c175.hiddenSize());
         assertEquals(96, c175.numLayers());

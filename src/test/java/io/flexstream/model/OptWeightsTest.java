@@ -123,7 +123,8 @@ class OptWeightsTest {
             OptWeights w = OptWeights.random(c, 0, arena);
             double seconds = (System.nanoTime() - start) / 1e9;
             assertEquals(125_239_296L, w.parameterCount());
-            assertTrue(seconds < 6, "took " + seconds + " s");
+            // Generous: about 1 s on an idle 2-core box, but the build machine is shared; this catches a 20x regression.
+            assertTrue(seconds < 20, "took " + seconds + " s");
             System.out.printf("OptWeights.random(opt-125m): %.2f s%n", seconds);
         }
     }

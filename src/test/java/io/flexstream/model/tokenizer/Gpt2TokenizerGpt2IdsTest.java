@@ -43,6 +43,15 @@ class Gpt2TokenizerGpt2IdsTest {
                 // Unicode whitespace: an ideographic space and a no-break space are \s, split off on their own.
                 Arguments.of("a\u3000b", new int[] {64, 5099, 222, 65}),
                 Arguments.of("x\u00a0y", new int[] {87, 1849, 88}),
+                // ...so they never join punctuation, and a run of them splits like a run of spaces.
+                Arguments.of("a\u3000\u3000b", new int[] {64, 5099, 222, 5099, 222, 65}),
+                Arguments.of("hi!\u00a0there", new int[] {5303, 0, 1849, 8117}),
+                Arguments.of("wait\u2026\u00a0\u00a0ok", new int[] {17077, 1399, 1849, 1849, 482}),
+                Arguments.of("end\u2003\u2003", new int[] {437, 447, 225, 447, 225}),
+                // Every occurrence of the best pair merges in the same round.
+                Arguments.of("aaaaaaaa", new int[] {24794, 24794}),
+                Arguments.of("!!!!!!!!", new int[] {34635}),
+                Arguments.of("========", new int[] {2559}),
                 Arguments.of("🙂", new int[] {8582, 25081}),
                 Arguments.of("🙂🙂 hi", new int[] {8582, 25081, 8582, 25081, 23105}),
                 Arguments.of("日本語のテキスト", new int[] {33768, 98, 17312, 105, 45739, 252, 5641, 24336, 25084, 43302}),

@@ -8,7 +8,9 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HexFormat;
+import java.util.Map;
 import java.util.Random;
+import java.util.stream.IntStream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -68,6 +70,16 @@ class Gpt2TokenizerRoundTripTest {
         int[] chinese = gpt2.encode("你好"); // 你 = E4 BD A0 is split across tokens 19526 (E4 BD) and 254 (A0)
         assertEquals("\uFFFD", gpt2.decode(chinese, 0, 1));
         assertEquals("你好", gpt2.decode(chinese));
+    }
+
+    @Test
+    void decodingAnEncodedSurrogateGivesOneReplacementPerByteLikeHf() throws IOException {
+        Gpt2Tokenizer gpt2 = Gpt2TestFiles.gpt2();
+        Map<String, Integer> vocab = OptVocabularyWriter.gpt2Vocabulary();
+        int[] ids = IntStream.of(0xED, 0xA0, 0x80) // U+D800 spelled in UTF-8, which a model can sample byte by byte
+                .map(b -> vocab.get(String.valueOf(ByteAlphabet.charOf(b))))
+                .toArray();
+        assertEquals("\uFFFD\uFFFD\uFFFD", gpt2.decode(ids));
     }
 
     /** Expected strings from Python's bytes.decode("utf-8", "replace"), which Hugging Face's decode uses. */
