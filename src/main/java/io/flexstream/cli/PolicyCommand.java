@@ -63,6 +63,11 @@ public final class PolicyCommand implements Callable<Integer> {
             description = "Capacity relaxation: each tier may use alpha x its capacity (default: ${DEFAULT-VALUE}).")
     double alpha;
 
+    @Option(names = "--element-bytes", defaultValue = "2",
+            description = "flexstream mode: bytes per stored element, 2 (fp16, GPU backend) or 4 (fp32, CPU backend) "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int elementBytes;
+
     @Option(names = "--compress-weight", description = "4-bit group-wise weights.")
     boolean compressWeight;
 
@@ -123,7 +128,13 @@ public final class PolicyCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
         }
         CostModel.Mode mode = costMode == CostModeOption.flexgen ? CostModel.Mode.FLEXGEN : CostModel.Mode.FLEXSTREAM;
-        PolicySearch search = new PolicySearch(new CostModel(hw, mode, alpha, CostModel.Calibration.DEFAULT));
+        CostModel.Calibration calibration;
+        try {
+            calibration = new CostModel.Calibration(CostModel.Calibration.DEFAULT.compressedBytesPerElement(), elementBytes);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--element-bytes: " + e.getMessage(), e);
+        }
+        PolicySearch search = new PolicySearch(new CostModel(hw, mode, alpha, calibration));
         long t0 = System.nanoTime();
         PolicySearch.Result result;
         try {

@@ -31,9 +31,10 @@ import static io.flexstream.policy.LpVariable.WN;
  *   0.1-floored efficiency factor; compression only as W/4; hg + hc = 1.</li>
  *   <li>{@link Mode#FLEXSTREAM} describes our engine, whose schedule spreads the next layer's weight prefetch over all nb
  *   GPU batches of the block. Each link (host to device, device to host, disk read, disk write) and the compute run
- *   concurrently, so both Tpre and Tgen are the max of the five terms (the paper's form). Compression shrinks the bytes
- *   of weights and cache (stored and moved) by {@link Calibration#compressedByteRatio} and costs dequantization time at
- *   {@link HardwareProfile#dequantizeElementsPerSecond}. Without attention delegation the off-device cache is moved to
+ *   concurrently, so both Tpre and Tgen are the max of the five terms (the paper's form). Bytes follow the engine's
+ *   storage precision ({@link Calibration#elementBytes}: fp16, or fp32 on the CPU backend). Compression stores and
+ *   moves weights and cache at {@link Calibration#compressedBytesPerElement} (0.28x of fp16) and costs dequantization
+ *   time at {@link HardwareProfile#dequantizeElementsPerSecond}. Without attention delegation the off-device cache is moved to
  *   the device each token. The memory rows are FlexGen's with these byte sizes. The model is a first estimate: the
  *   lead calibrates it against measured runs.</li>
  * </ul>
@@ -43,17 +44,24 @@ public final class CostModel {
     public enum Mode { FLEXGEN, FLEXSTREAM }
 
     /**
-     * Tunables of the FlexStream mode.
+     * Tunables of the FlexStream mode (the machine's own constants are in {@link HardwareProfile}).
      *
-     * @param compressedByteRatio bytes of a 4-bit tensor over its fp16 bytes: group 64, 32 bytes of codes + fp16 scale
-     *                            and min (4 bytes) per 128 fp16 bytes = 36/128 = 0.28125
+     * @param compressedBytesPerElement bytes per element of a 4-bit tensor: group 64, 32 bytes of codes + fp16 scale
+     *                                  and min (4 bytes) per 64 elements = 0.5625, i.e. 0.28x of fp16
+     * @param elementBytes              bytes per element of uncompressed weights, cache and activations as the
+     *                                  engine stores them: 2 (fp16, the GPU backend) or 4 (fp32, the CPU backend)
      */
-    public record Calibration(double compressedByteRatio) {
-        public static final Calibration DEFAULT = new Calibration(36.0 / 128);
+    public record Calibration(double compressedBytesPerElement, int elementBytes) {
+        public static final Calibration DEFAULT = new Calibration(36.0 / 64, 2);
+        /** The CPU backend keeps everything in fp32. */
+        public static final Calibration FP32 = new Calibration(36.0 / 64, 4);
 
         public Calibration {
-            if (!(compressedByteRatio > 0 && compressedByteRatio <= 1)) {
-                throw new IllegalArgumentException("compressedByteRatio must be in (0, 1], got " + compressedByteRatio);
+            if (!(compressedBytesPerElement > 0)) {
+                throw new IllegalArgumentException("compressedBytesPerElement must be positive, got " + compressedBytesPerElement);
+            }
+            if (elementBytes != 2 && elementBytes != 4) {
+                throw new IllegalArgumentException("elementBytes must be 2 (fp16) or 4 (fp32), got " + elementBytes);
             }
         }
     }
@@ -101,7 +109,7 @@ public final class CostModel {
     /** The LP rows (time, memory, placement; no pins) and objective for one (gbs, nb). */
     public Formulation formulate(Workload w, int gbs, int nb) {
         if (gbs <= 0 || nb <= 0) throw new IllegalArgumentException("gbs and nb must be positive, got " + gbs + ", " + nb);
-        Sizes z = new Sizes(w, gbs, nb, mode == Mode.FLEXSTREAM ? calibration.compressedByteRatio() : 0.25);
+        Sizes z = sizes(w, gbs, nb);
         Map<String, LinearForm> pre = mode == Mode.FLEXGEN ? flexGenPrefill(z) : flexStreamPrefill(z, w);
         Map<String, LinearForm> gen = mode == Mode.FLEXGEN ? flexGenDecode(z) : flexStreamDecode(z, w);
 
@@ -130,15 +138,14 @@ public final class CostModel {
         return new Formulation(w, gbs, nb, List.copyOf(rows), objective, pre, gen);
     }
 
-    /** Byte and FLOP quantities of one (workload, gbs, nb); doubles because they exceed 2^31 and enter an LP. */
+    /**
+     * Byte and FLOP quantities of one (workload, gbs, nb); doubles because they exceed 2^31 and enter an LP. The
+     * formulas are written for fp16 (FlexGen's "2 s h1" hidden bytes, "4 s h1" K+V bytes); the factors rescale them to
+     * the bytes actually stored: {@code cacheFactor} and {@code hiddenFactor} multiply fp16 cache and activation bytes,
+     * {@code weightBytes} is one layer's weights as stored.
+     */
     private record Sizes(double s, double n, double h1, double h2, double nh, double l, double gbs, double bls,
-                         double weightBytes, double cacheFactor) {
-        Sizes(Workload w, int gbs, int nb, double compressedRatio) {
-            this(w.promptLen(), w.genLen(), w.model().hidden(), w.model().ffn(), w.model().heads(), w.model().layers(),
-                    gbs, (double) gbs * nb,
-                    w.model().layerWeightBytes() * (w.compressWeight() ? compressedRatio : 1),
-                    w.compressCache() ? compressedRatio : 1);
-        }
+                         double weightBytes, double cacheFactor, double hiddenFactor) {
 
         /** Average decode context, FlexGen's s + n/2. */
         double ctx() {
@@ -147,6 +154,20 @@ public final class CostModel {
     }
 
     // ---- FlexGen mode: FLEXGEN.md 3.3 and 3.4, term for term -------------------------------------------------------
+
+    private Sizes sizes(Workload w, int gbs, int nb) {
+        double fp16Weights = w.model().layerWeightBytes();
+        if (mode == Mode.FLEXGEN) {
+            // FlexGen reflects compression only as W/4, and nothing else.
+            return new Sizes(w.promptLen(), w.genLen(), w.model().hidden(), w.model().ffn(), w.model().heads(),
+                    w.model().layers(), gbs, (double) gbs * nb, fp16Weights * (w.compressWeight() ? 0.25 : 1), 1, 1);
+        }
+        double eb = calibration.elementBytes();
+        double q = calibration.compressedBytesPerElement();
+        return new Sizes(w.promptLen(), w.genLen(), w.model().hidden(), w.model().ffn(), w.model().heads(),
+                w.model().layers(), gbs, (double) gbs * nb, fp16Weights * (w.compressWeight() ? q : eb) / 2,
+                (w.compressCache() ? q : eb) / 2, eb / 2);
+    }
 
     private Map<String, LinearForm> flexGenPrefill(Sizes z) {
         double hidden = 2 * z.s * z.h1 * z.bls;              // one layer's activations of the block, bytes
@@ -188,7 +209,7 @@ public final class CostModel {
     // ---- FlexStream mode --------------------------------------------------------------------------------------------
 
     private Map<String, LinearForm> flexStreamPrefill(Sizes z, Workload w) {
-        double hidden = 2 * z.s * z.h1 * z.bls;
+        double hidden = 2 * z.s * z.h1 * z.bls * z.hiddenFactor;
         double cacheNew = 4 * z.s * z.h1 * z.bls * z.cacheFactor;
         double dequant = (w.compressWeight() ? z.h1 * (4 * z.h1 + 2 * z.h2) : 0)     // one layer's weight elements
                 + (w.compressCache() ? 2 * z.s * z.h1 * z.bls : 0);                  // quantizing the new K and V
@@ -205,7 +226,7 @@ public final class CostModel {
 
     private Map<String, LinearForm> flexStreamDecode(Sizes z, Workload w) {
         boolean delegate = w.cpuCacheCompute();
-        double hidden = 2 * z.h1 * z.bls;
+        double hidden = 2 * z.h1 * z.bls * z.hiddenFactor;
         double cacheRead = 4 * z.bls * z.ctx() * z.h1 * z.cacheFactor;   // bytes of K and V read per token
         double cacheNew = 4 * z.bls * z.h1 * z.cacheFactor;              // bytes of the new token's K and V
         double attnFlops = 4 * z.bls * z.ctx() * z.h1;
@@ -240,50 +261,51 @@ public final class CostModel {
     private void memoryRows(Sizes z, Workload w, List<LpConstraint> rows) {
         double s = z.s, n = z.n, h1 = z.h1, h2 = z.h2, nh = z.nh, l = z.l, gbs = z.gbs, bls = z.bls;
         double wb = z.weightBytes;
-        double cf = mode == Mode.FLEXSTREAM ? z.cacheFactor : 1;        // FlexGen's memory rows ignore cache compression
+        double cf = z.cacheFactor;      // 1 in FlexGen mode: its memory rows ignore cache compression
+        double hf = z.hiddenFactor;     // 1 in FlexGen mode
         double cacheAll = 4 * (s + n) * h1 * bls * l * cf;                // the whole block's KV cache, all layers
         boolean deviceAttention = mode == Mode.FLEXSTREAM && !w.cpuCacheCompute();
 
         // Device, prefill: resident shares + double-buffered off-device weights + one GPU batch's activations + temporaries.
-        double interP = 8 * gbs * s * h1 + gbs * (2 * s * h1 + 2 * nh * s * s) + 2 * gbs * s * h1 + 4 * gbs * s * h1
-                + 2 * gbs * s * h2 + 2 * gbs * s * h1;
-        LinearForm gpuPre = LinearForm.of(WG, wb * l).plus(HG, 2 * s * h1 * bls).plus(CG, cacheAll)
+        double interP = hf * (8 * gbs * s * h1 + gbs * (2 * s * h1 + 2 * nh * s * s) + 2 * gbs * s * h1
+                + 4 * gbs * s * h1 + 2 * gbs * s * h2 + 2 * gbs * s * h1);
+        LinearForm gpuPre = LinearForm.of(WG, wb * l).plus(HG, hf * 2 * s * h1 * bls).plus(CG, cacheAll)
                 .plus(2 * wb).plus(WG, -2 * wb)
-                .plus(2 * s * h1 * gbs).plus(HG, -2 * s * h1 * gbs)
+                .plus(hf * 2 * s * h1 * gbs).plus(HG, -hf * 2 * s * h1 * gbs)
                 .plus(interP);
         rows.add(LpConstraint.memory("GPU memory in prefill", gpuPre, hw.deviceMemoryBytes(), alpha));
 
         // Device, decode. FlexGen charges attention temporaries and a cache working copy only for the device share.
         double sn = s + n;
-        LinearForm interG = LinearForm.constant(8 * gbs * h1 + 4 * gbs * h1 + 2 * gbs * h2 + 2 * gbs * h1)
-                .plus(CG, gbs * (2 * h1 + 2 * sn * h1 + 2 * nh * sn) + gbs * (2 * sn * h1 + 2 * h1));
-        LinearForm gpuGen = LinearForm.of(WG, wb * l).plus(HG, 2 * h1 * bls).plus(CG, cacheAll)
+        LinearForm interG = LinearForm.constant(hf * (8 * gbs * h1 + 4 * gbs * h1 + 2 * gbs * h2 + 2 * gbs * h1))
+                .plus(CG, hf * (gbs * (2 * h1 + 2 * sn * h1 + 2 * nh * sn) + gbs * (2 * sn * h1 + 2 * h1)));
+        LinearForm gpuGen = LinearForm.of(WG, wb * l).plus(HG, hf * 2 * h1 * bls).plus(CG, cacheAll)
                 .plus(2 * wb).plus(WG, -2 * wb)
-                .plus(2 * h1 * gbs).plus(HG, -2 * h1 * gbs)
+                .plus(hf * 2 * h1 * gbs).plus(HG, -hf * 2 * h1 * gbs)
                 .plus(CG, 4 * gbs * sn * h1 * cf)
                 .plus(interG);
         if (deviceAttention) {
             // Without delegation the off-device cache of the current and the next GPU batch sits on the device.
             gpuGen = gpuGen.plus(LinearForm.sum(2 * 4 * gbs * sn * h1 * cf, CC, CN))
-                    .plus(LinearForm.sum(gbs * (2 * sn * h1 + 2 * nh * sn), CC, CN));
+                    .plus(LinearForm.sum(hf * gbs * (2 * sn * h1 + 2 * nh * sn), CC, CN));
         }
         rows.add(LpConstraint.memory("GPU memory in decode", gpuGen, hw.deviceMemoryBytes(), alpha));
 
         // Host, prefill: resident shares + a staging copy of the off-device weights and one batch's activations.
         double cachePromptHost = 4 * s * h1 * bls * l * cf;
-        LinearForm cpuPre = LinearForm.of(WC, wb * l).plus(HC, 2 * s * h1 * bls).plus(CC, cachePromptHost)
+        LinearForm cpuPre = LinearForm.of(WC, wb * l).plus(HC, hf * 2 * s * h1 * bls).plus(CC, cachePromptHost)
                 .plus(wb).plus(WG, -wb)
-                .plus(2 * s * h1 * gbs).plus(HG, -2 * s * h1 * gbs);
+                .plus(hf * 2 * s * h1 * gbs).plus(HG, -hf * 2 * s * h1 * gbs);
         rows.add(LpConstraint.memory("CPU memory in prefill", cpuPre, hw.hostMemoryBytes(), alpha));
 
         // Host, decode: resident shares + staging for disk weights, disk activations and disk cache of one batch
         // + the delegated attention's scores and output.
-        LinearForm cpuGen = LinearForm.of(WC, wb * l).plus(HC, 2 * h1 * bls).plus(CC, cacheAll)
-                .plus(WN, wb).plus(HN, 4 * h1 * gbs).plus(CN, 8 * sn * h1 * gbs * cf)
-                .plus(2 * nh * sn * gbs + 2 * h1 * gbs);
+        LinearForm cpuGen = LinearForm.of(WC, wb * l).plus(HC, hf * 2 * h1 * bls).plus(CC, cacheAll)
+                .plus(WN, wb).plus(HN, hf * 4 * h1 * gbs).plus(CN, 8 * sn * h1 * gbs * cf)
+                .plus(hf * (2 * nh * sn * gbs + 2 * h1 * gbs));
         rows.add(LpConstraint.memory("CPU memory in decode", cpuGen, hw.hostMemoryBytes(), alpha));
 
-        LinearForm disk = LinearForm.of(WN, wb * l).plus(HN, 2 * s * h1 * bls).plus(CN, cacheAll);
+        LinearForm disk = LinearForm.of(WN, wb * l).plus(HN, hf * 2 * s * h1 * bls).plus(CN, cacheAll);
         rows.add(LpConstraint.memory("disk", disk, hw.diskBytes(), alpha));
     }
 }

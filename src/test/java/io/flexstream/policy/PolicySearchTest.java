@@ -141,6 +141,23 @@ class PolicySearchTest {
     }
 
     @Test
+    void fp32CalibrationDoublesStoredBytes() {
+        Workload w = Workload.of(ModelShape.named("opt-1.3b"), 128, 32);
+        Policy onDisk = Policy.of(8, 2, "0 0 0 0 0 100", true);
+        Prediction fp16 = new PolicySearch(new CostModel(T4, CostModel.Mode.FLEXSTREAM)).evaluate(w, onDisk);
+        Prediction fp32 = new PolicySearch(new CostModel(T4, CostModel.Mode.FLEXSTREAM, 0.8, CostModel.Calibration.FP32))
+                .evaluate(w, onDisk);
+        assertEquals(2, fp32.diskBytes() / fp16.diskBytes(), 1e-9);
+        // Compressed bytes do not depend on the uncompressed precision.
+        Prediction q16 = new PolicySearch(new CostModel(T4, CostModel.Mode.FLEXSTREAM))
+                .evaluate(w.withCompression(true, true), onDisk.withCompression(true, true));
+        Prediction q32 = new PolicySearch(new CostModel(T4, CostModel.Mode.FLEXSTREAM, 0.8, CostModel.Calibration.FP32))
+                .evaluate(w.withCompression(true, true), onDisk.withCompression(true, true));
+        assertEquals(q16.diskBytes(), q32.diskBytes(), 1e-6 * q16.diskBytes());
+        assertEquals(36.0 / 128, q16.diskBytes() / fp16.diskBytes(), 1e-9);
+    }
+
+    @Test
     void fullSearchIsUnderASecond() {
         GlopSolver.ensureLoaded();
         PolicySearch ps = search(CostModel.Mode.FLEXGEN);
