@@ -88,4 +88,21 @@ class PolicyCommandTest {
         assertEquals(0, r.exit(), r.err());
         assertTrue(new ObjectMapper().readTree(r.out()).get("throughput_tokens_per_s").asDouble() > 0);
     }
+
+    @Test
+    void generateReadsThePolicyJson(@TempDir Path dir) throws Exception {
+        // `flexstream policy --json > p.json; flexstream generate --policy p.json ...` is the hand-off to the engine.
+        Run r = run("--model", "opt-30b", "--prompt-len", "512", "--gen-len", "32", "--cost-mode", "flexgen", "--json");
+        Path file = dir.resolve("policy.json");
+        Files.writeString(file, r.out());
+        OffloadOptions options = new OffloadOptions();
+        options.policyFile = file;
+        io.flexstream.engine.Placement placement = options.placement();
+        assertEquals(32, placement.gpuBatchSize());
+        assertEquals(5, placement.numGpuBatches());
+        assertEquals(0, placement.cache().device(), 1e-9);
+        assertEquals(1, placement.cache().host(), 1e-9);
+        assertEquals(0.1091, placement.weights().device(), 0.001);
+        assertTrue(placement.cpuCacheCompute());
+    }
 }
