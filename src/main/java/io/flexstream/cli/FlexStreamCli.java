@@ -13,6 +13,7 @@ import picocli.CommandLine.Command;
                 ModelCommand.class,
                 GenerateCommand.class,
                 BenchCommand.class,
+                PolicyCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 
