@@ -14,6 +14,7 @@ import picocli.CommandLine.Command;
                 GenerateCommand.class,
                 BenchCommand.class,
                 PolicyCommand.class,
+                ProfileCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 
