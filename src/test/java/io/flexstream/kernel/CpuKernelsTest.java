@@ -32,8 +32,8 @@ class CpuKernelsTest {
     @BeforeAll
     static void start() {
         arena = Arena.ofShared(); // kernels read and write the segments from their worker threads
-        fast = new CpuKernels(3);
-        single = new CpuKernels(1);
+        fast = new CpuKernels(3, 1); // split even the smallest shapes
+        single = new CpuKernels(1, 1);
     }
 
     @AfterAll
