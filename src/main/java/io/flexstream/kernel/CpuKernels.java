@@ -24,8 +24,14 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     /** Elementwise ops below this many floats run on the calling thread: handing out tasks costs more. */
     private static final long ELEMENTWISE_PARALLEL_MIN = 1 << 16;
+    /**
+     * Floating-point operations per linear task at least (~0.1 ms of work): waking a helper costs microseconds on an
+     * idle machine and milliseconds on a busy one, so small calls (decode q/k/v) use fewer tasks.
+     */
+    private static final long DEFAULT_MIN_TASK_FLOPS = 4_000_000;
 
     private final WorkerPool pool;
+    private final long minTaskFlops;
 
     /** A backend using every core. */
     public CpuKernels() {
@@ -33,7 +39,13 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     }
 
     public CpuKernels(int threads) {
+        this(threads, DEFAULT_MIN_TASK_FLOPS);
+    }
+
+    /** Tests lower {@code minTaskFlops} so that even small shapes are split over threads. */
+    CpuKernels(int threads, long minTaskFlops) {
         this.pool = new WorkerPool(threads);
+        this.minTaskFlops = Math.max(1, minTaskFlops);
     }
 
     @Override
@@ -45,14 +57,15 @@ public final class CpuKernels implements Kernels, AutoCloseable {
      * Splits out[m][n] into a grid of rectangles. Columns (w rows) are split first: threads then share the x block
      * (in their own L2) and each streams a distinct part of w, which is the larger operand in decode and the one
      * re-read per x block in prefill. Rows are split too when n alone gives too few tasks. Tasks outnumber threads
-     * 4:1 so a thread slowed by a neighbour process does not hold up the call.
+     * up to 4:1 so a thread slowed by a neighbour process does not hold up the call.
      */
     @Override
     public void linear(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment out, int m, int n, int k) {
         if (m <= 0 || n <= 0) {
             return;
         }
-        int target = pool.threads() == 1 ? 1 : 4 * pool.threads();
+        long flops = 2L * m * n * k;
+        int target = (int) Math.max(1, Math.min(4L * pool.threads(), flops / minTaskFlops));
         int nGroups = (n + 3) / 4;
         int mGroups = (m + 3) / 4;
         int nTasks = Math.min(nGroups, target);

@@ -3,7 +3,7 @@ package io.flexstream.kernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
+import java.lang.management.ManagementFactory;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
@@ -16,6 +16,9 @@ import jdk.incubator.vector.FloatVector;
  * backend at every shape, and the fast backend against a baseline (normally {@link ScalarKernels}) at one small shape
  * where the baseline finishes in reasonable time, so each run carries its own ratio. Each timing is the median of
  * {@code iterations} calls after warm-up calls, because the machine's cores are shared and single runs are noisy.
+ * Next to wall-clock GFLOP/s it prints GFLOP per CPU-second of the whole process (all kernel threads together): on a
+ * machine shared with other builds the wall-clock figure mostly measures the neighbours, the CPU-time figure much
+ * less so (it still suffers from shared caches).
  *
  * <p>Entry points: {@link #run} for the CLI ({@code flexstream bench kernels}), and {@link #main} for now.
  */
@@ -48,19 +51,20 @@ public final class KernelBenchmark {
     public static String run(Kernels fast, Kernels baseline, List<Shape> shapes, int iterations) {
         var report = new StringBuilder();
         report.append(machine()).append('\n');
-        report.append(String.format(Locale.ROOT, "fast: %s, baseline: %s, median of %d calls after warm-up%n",
+        report.append(String.format(Locale.ROOT, "fast: %s, baseline: %s, median of %d samples after warm-up%n",
                 fast.name(), baseline.name(), iterations));
-        report.append(String.format(Locale.ROOT, "%-22s %6s %6s %6s %10s %10s%n",
-                "shape", "m", "n", "k", "ms", "GFLOP/s"));
+        report.append(String.format(Locale.ROOT, "%-22s %6s %6s %6s %10s %10s %12s%n",
+                "shape", "m", "n", "k", "ms", "GFLOP/s", "GFLOP/cpu-s"));
         for (Shape shape : shapes) {
             report.append(line(shape, fast.name(), time(fast, shape, iterations)));
         }
-        double fastMs = time(fast, BASELINE_SHAPE, iterations);
-        double baseMs = time(baseline, BASELINE_SHAPE, Math.min(iterations, 3));
-        report.append(line(BASELINE_SHAPE, fast.name(), fastMs));
-        report.append(line(BASELINE_SHAPE, baseline.name(), baseMs));
-        report.append(String.format(Locale.ROOT, "speed-up of %s over %s at %dx%dx%d: %.1fx%n", fast.name(),
-                baseline.name(), BASELINE_SHAPE.m(), BASELINE_SHAPE.n(), BASELINE_SHAPE.k(), baseMs / fastMs));
+        Timing fastTiming = time(fast, BASELINE_SHAPE, iterations);
+        Timing baseTiming = time(baseline, BASELINE_SHAPE, Math.min(iterations, 3));
+        report.append(line(BASELINE_SHAPE, fast.name(), fastTiming));
+        report.append(line(BASELINE_SHAPE, baseline.name(), baseTiming));
+        report.append(String.format(Locale.ROOT, "speed-up of %s over %s at %dx%dx%d: %.1fx wall, %.1fx CPU time%n",
+                fast.name(), baseline.name(), BASELINE_SHAPE.m(), BASELINE_SHAPE.n(), BASELINE_SHAPE.k(),
+                baseTiming.wallMs() / fastTiming.wallMs(), baseTiming.cpuMs() / fastTiming.cpuMs()));
         return report.toString();
     }
 
@@ -72,30 +76,56 @@ public final class KernelBenchmark {
                 Runtime.version());
     }
 
-    private static String line(Shape shape, String backend, double ms) {
-        return String.format(Locale.ROOT, "%-22s %6d %6d %6d %10.2f %10.1f  %s%n", shape.label(), shape.m(),
-                shape.n(), shape.k(), ms, shape.flops() / (ms * 1e6), backend);
+    private static String line(Shape shape, String backend, Timing t) {
+        return String.format(Locale.ROOT, "%-22s %6d %6d %6d %10.2f %10.1f %12.1f  %s%n", shape.label(), shape.m(),
+                shape.n(), shape.k(), t.wallMs(), shape.flops() / (t.wallMs() * 1e6),
+                shape.flops() / (t.cpuMs() * 1e6), backend);
     }
 
-    /** Median milliseconds per call, after two warm-up calls (which also JIT-compile the kernel). */
-    static double time(Kernels kernels, Shape shape, int iterations) {
+    /** Medians per call: wall-clock milliseconds, and process CPU milliseconds (all threads). */
+    public record Timing(double wallMs, double cpuMs) {
+    }
+
+    /** Medians over {@code iterations} samples, after warm-up calls (which also JIT-compile the kernel). */
+    static Timing time(Kernels kernels, Shape shape, int iterations) {
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         try (Arena arena = Arena.ofShared()) {
             MemorySegment x = random(arena, (long) shape.m() * shape.k(), 1);
             MemorySegment w = random(arena, (long) shape.n() * shape.k(), 2);
             MemorySegment bias = random(arena, shape.n(), 3);
             MemorySegment out = arena.allocate(4L * shape.m() * shape.n(), 64);
-            for (int i = 0; i < 2; i++) {
+            // Warm-up: at least 3 calls and 300 ms, so C2 has compiled the kernel (its compiler threads would
+            // otherwise show up in the process CPU time).
+            long warmStart = System.nanoTime();
+            int warmCalls = 0;
+            while (warmCalls < 3 || System.nanoTime() - warmStart < 300_000_000L) {
                 kernels.linear(x, w, bias, out, shape.m(), shape.n(), shape.k());
+                warmCalls++;
             }
-            List<Double> samples = new ArrayList<>();
+            long lastStart = System.nanoTime();
+            kernels.linear(x, w, bias, out, shape.m(), shape.n(), shape.k());
+            // Process CPU time can tick coarsely, so a sample groups enough calls to last about 100 ms.
+            double callMs = (System.nanoTime() - lastStart) / 1e6;
+            int calls = (int) Math.max(1, Math.ceil(100 / Math.max(callMs, 1e-3)));
+            double[] wall = new double[iterations];
+            double[] cpu = new double[iterations];
             for (int i = 0; i < iterations; i++) {
+                long cpuStart = os.getProcessCpuTime();
                 long start = System.nanoTime();
-                kernels.linear(x, w, bias, out, shape.m(), shape.n(), shape.k());
-                samples.add((System.nanoTime() - start) / 1e6);
+                for (int c = 0; c < calls; c++) {
+                    kernels.linear(x, w, bias, out, shape.m(), shape.n(), shape.k());
+                }
+                wall[i] = (System.nanoTime() - start) / 1e6 / calls;
+                cpu[i] = (os.getProcessCpuTime() - cpuStart) / 1e6 / calls;
             }
-            double[] sorted = samples.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            return sorted[sorted.length / 2];
+            return new Timing(median(wall), median(cpu));
         }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
     }
 
     private static MemorySegment random(Arena arena, long count, long seed) {

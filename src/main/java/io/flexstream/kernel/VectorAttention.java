@@ -12,9 +12,11 @@ import jdk.incubator.vector.VectorSpecies;
  * such task per pair in parallel; a task touches only its own output rows, and its arithmetic depends only on its own
  * inputs, so a sequence gets the same bits alone or in a batch, on any thread.
  *
- * <p>Per query: scores are vector dot products over headDim (fixed lane order, {@link LaneSum}, then a scalar tail);
- * softmax in fp32 with the maximum subtracted, exponentials summed in key order; the output is the probability
- * weighted sum of V rows accumulated in key order, divided by the sum once at the end.
+ * <p>Per query: each score is one fma chain over headDim in order (computed for LANES keys at once from a transposed
+ * copy of the head's keys, so no horizontal sums); softmax in fp32 with the maximum over visible keys subtracted,
+ * exponentials summed in key order; the output is the probability-weighted sum of V rows accumulated in key order
+ * (vectors along headDim), divided by the sum once at the end. Masked keys and keys after the query's own position
+ * never enter the max, the sum or the output.
  */
 final class VectorAttention {
 
@@ -37,64 +39,76 @@ final class VectorAttention {
                              MemorySegment out, Shape shape, int b, int h) {
         int hidden = shape.hidden();
         int headDim = shape.headDim();
-        int mainDim = headDim - headDim % LANES;
-        float[] weights = new float[shape.kvLen()];
-        int[] visible = new int[shape.kvLen()];
-        float[] lanes = new float[LANES];
+        int kvLen = shape.kvLen();
+        int keys = (kvLen + LANES - 1) / LANES * LANES; // key slots rounded up to whole vectors; pad keys are zero
         long cacheRow0 = (long) b * shape.capacity(); // cache row of position 0 of this sequence
+        // This head's keys transposed (keysT[d][j]) and values as rows (values[j][d]), copied once for all queries:
+        // heap arrays let C2 drop the bounds checks that segment loads keep.
+        float[] keysT = new float[headDim * keys];
+        float[] values = new float[kvLen * headDim];
+        float[] row = new float[headDim];
+        for (int j = 0; j < kvLen; j++) {
+            long offset = 4L * ((cacheRow0 + j) * hidden + (long) h * headDim);
+            MemorySegment.copy(kCache, F, offset, row, 0, headDim);
+            for (int d = 0; d < headDim; d++) {
+                keysT[d * keys + j] = row[d];
+            }
+            MemorySegment.copy(vCache, F, offset, values, j * headDim, headDim);
+        }
+        float[] valid = new float[kvLen];
+        MemorySegment.copy(keyValid, F, 4L * cacheRow0, valid, 0, kvLen);
+        float[] query = new float[headDim];
+        float[] scores = new float[keys];
+        int mainDim = headDim - headDim % LANES;
         for (int t = 0; t < shape.qLen(); t++) {
             long qBytes = 4L * (((long) b * shape.qLen() + t) * hidden + (long) h * headDim);
-            int position = shape.kvLen() - shape.qLen() + t; // own cache slot: sees keys 0..position
-            int count = 0;
-            float max = Float.NEGATIVE_INFINITY;
-            for (int j = 0; j <= position; j++) {
-                if (keyValid.getAtIndex(F, cacheRow0 + j) == 0f) {
-                    continue;
-                }
-                long kBytes = 4L * ((cacheRow0 + j) * hidden + (long) h * headDim);
+            int position = kvLen - shape.qLen() + t; // own cache slot: sees keys 0..position
+            MemorySegment.copy(q, F, qBytes, query, 0, headDim);
+            // Scores LANES keys at a time: each is the fma chain over d in order, so no horizontal sums are needed.
+            for (int j0 = 0; j0 <= position; j0 += LANES) {
                 FloatVector acc = FloatVector.zero(S);
-                for (int d = 0; d < mainDim; d += LANES) {
-                    acc = load(q, qBytes + 4L * d).fma(load(kCache, kBytes + 4L * d), acc);
+                for (int d = 0; d < headDim; d++) {
+                    acc = FloatVector.broadcast(S, query[d]).fma(FloatVector.fromArray(S, keysT, d * keys + j0), acc);
                 }
-                acc.intoArray(lanes, 0);
-                float score = LaneSum.fold(lanes, 0);
-                for (int d = mainDim; d < headDim; d++) {
-                    score = Math.fma(q.get(F, qBytes + 4L * d), kCache.get(F, kBytes + 4L * d), score);
-                }
-                visible[count] = j;
-                weights[count++] = score;
-                max = Math.max(max, score);
+                acc.intoArray(scores, j0);
             }
-            if (count == 0) {
+            float max = Float.NEGATIVE_INFINITY;
+            boolean any = false;
+            for (int j = 0; j <= position; j++) {
+                if (valid[j] != 0f) {
+                    max = Math.max(max, scores[j]);
+                    any = true;
+                }
+            }
+            if (!any) {
                 // A pad query sees nothing; zeros rather than NaN keep later layers finite.
                 out.asSlice(qBytes, 4L * headDim).fill((byte) 0);
                 continue;
             }
             float sum = 0f;
-            for (int c = 0; c < count; c++) {
-                weights[c] = (float) Math.exp(weights[c] - max);
-                sum += weights[c];
+            for (int j = 0; j <= position; j++) {
+                scores[j] = valid[j] != 0f ? (float) Math.exp(scores[j] - max) : 0f;
+                sum += scores[j]; // masked keys add +0, which leaves the sum's bits unchanged
             }
             for (int d = 0; d < mainDim; d += LANES) {
                 FloatVector acc = FloatVector.zero(S);
-                for (int c = 0; c < count; c++) {
-                    long vBytes = 4L * ((cacheRow0 + visible[c]) * hidden + (long) h * headDim + d);
-                    acc = FloatVector.broadcast(S, weights[c]).fma(load(vCache, vBytes), acc);
+                for (int j = 0; j <= position; j++) {
+                    if (valid[j] != 0f) {
+                        acc = FloatVector.broadcast(S, scores[j]).fma(FloatVector.fromArray(S, values, j * headDim + d),
+                                acc);
+                    }
                 }
                 acc.div(sum).intoMemorySegment(out, qBytes + 4L * d, NATIVE);
             }
             for (int d = mainDim; d < headDim; d++) {
                 float acc = 0f;
-                for (int c = 0; c < count; c++) {
-                    long vIndex = (cacheRow0 + visible[c]) * hidden + (long) h * headDim + d;
-                    acc = Math.fma(weights[c], vCache.getAtIndex(F, vIndex), acc);
+                for (int j = 0; j <= position; j++) {
+                    if (valid[j] != 0f) {
+                        acc = Math.fma(scores[j], values[j * headDim + d], acc);
+                    }
                 }
                 out.set(F, qBytes + 4L * d, acc / sum);
             }
         }
-    }
-
-    private static FloatVector load(MemorySegment s, long byteOffset) {
-        return FloatVector.fromMemorySegment(S, s, byteOffset, NATIVE);
     }
 }

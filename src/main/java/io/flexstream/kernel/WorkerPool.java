@@ -1,8 +1,8 @@
 package io.flexstream.kernel;
 
-import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.IntConsumer;
@@ -12,6 +12,10 @@ import java.util.function.IntConsumer;
  * time from a shared counter, and the calling thread works too, so a pool of {@code threads} uses {@code threads - 1}
  * helpers. Dynamic hand-out (rather than a static split) matters on this machine: the two cores are shared with
  * other processes, and a statically split loop waits for whichever core was stolen.
+ *
+ * <p>The caller waits for the tasks, not for the helpers: on an oversubscribed machine a woken helper may get a core
+ * only milliseconds later, and a decode-sized call is over by then. A helper that starts late finds no task left and
+ * returns at once (its job only holds the counter of its own call).
  *
  * <p>Which thread runs a task never changes what the task computes; kernels keep results independent of the split.
  * Loops must not be nested (a task must not call {@link #parallelFor}); kernel calls from several threads at once
@@ -29,7 +33,7 @@ final class WorkerPool implements AutoCloseable {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
         this.threads = threads;
-        this.jobs = new ArrayBlockingQueue<>(Math.max(1, threads));
+        this.jobs = new LinkedBlockingQueue<>();
         this.helpers = new Thread[threads - 1];
         for (int i = 0; i < helpers.length; i++) {
             helpers[i] = Thread.ofPlatform().daemon().name("flexstream-kernel-" + i).start(this::serve);
@@ -54,16 +58,10 @@ final class WorkerPool implements AutoCloseable {
         }
         AtomicInteger next = new AtomicInteger();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        CountDownLatch done = new CountDownLatch(helpersUsed);
-        Runnable drain = () -> drain(next, count, body, failure);
+        CountDownLatch done = new CountDownLatch(count);
+        Runnable drain = () -> drain(next, count, body, failure, done);
         for (int i = 0; i < helpersUsed; i++) {
-            jobs.add(() -> {
-                try {
-                    drain.run();
-                } finally {
-                    done.countDown();
-                }
-            });
+            jobs.add(drain);
         }
         drain.run();
         try {
@@ -80,16 +78,18 @@ final class WorkerPool implements AutoCloseable {
         }
     }
 
-    private static void drain(AtomicInteger next, int count, IntConsumer body, AtomicReference<Throwable> failure) {
+    private static void drain(AtomicInteger next, int count, IntConsumer body, AtomicReference<Throwable> failure,
+                              CountDownLatch done) {
         int task;
         while ((task = next.getAndIncrement()) < count) {
-            if (failure.get() != null) {
-                return; // another task failed: stop handing out work, the caller rethrows
-            }
             try {
-                body.accept(task);
+                if (failure.get() == null) { // after a failure the rest are only counted off; the caller rethrows
+                    body.accept(task);
+                }
             } catch (Throwable t) {
                 failure.compareAndSet(null, t);
+            } finally {
+                done.countDown();
             }
         }
     }
