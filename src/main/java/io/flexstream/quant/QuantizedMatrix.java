@@ -1,0 +1,150 @@
+package io.flexstream.quant;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * A weight matrix W of {@code rows x cols} ([out_features, in_features], PyTorch's Linear layout) compressed to 4 bits
+ * in the layout the fused kernel {@link QuantizedLinear} streams.
+ *
+ * <p><b>Groups run along the input dimension</b>: row r is cut into {@code groupsPerRow = ceil(cols / groupSize)}
+ * groups of consecutive columns, the last one zero-padded (the zeros take part in min/max, as in FlexGen). FlexGen
+ * groups weights along the output dimension instead (group_dim 0, FLEXGEN.md 4.3) because it dequantizes the whole
+ * layer before an fp16 GEMM; a fused dot product wants the opposite: each output element {@code y[i][r]} is a dot
+ * product of one input row with one weight row, so grouping along that row lets the kernel read a row's bytes and
+ * metadata sequentially, keep one (scale, min) per 64 products, and factor the dequantization out of the inner loop:
+ * {@code sum_t x_t (q_t / s + mn) = (1 / s) sum_t x_t q_t + mn sum_t x_t}, where {@code sum_t x_t} is computed once per
+ * input row and group, shared by all output rows. The per-group math (scale, rounding, clamping) is FlexGen's
+ * ({@link GroupMath}); only the axis and the byte order differ.
+ *
+ * <p><b>Byte order within a group</b> ({@code half = groupSize / 2} bytes): byte t holds element t in its high nibble
+ * and element {@code t + half} in its low nibble. A vector of L bytes then unpacks into two vectors of L
+ * <em>consecutive</em> elements (shift and mask, no lane shuffle), matching two plain loads of x. FlexGen's own
+ * even/odd pairing would need a de-interleaving shuffle per vector.
+ *
+ * <p><b>Storage</b>: {@code packed} holds {@code rows * groupsPerRow * half} bytes, group (r, g) at byte offset
+ * {@code (r * groupsPerRow + g) * half}. {@code metadata} holds per group the pair (scale, min) as little-endian fp16
+ * (FlexGen's precision), 4 bytes per group at offset {@code (r * groupsPerRow + g) * 4}; scale is the multiplier
+ * 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of fp16 (0.070x fp32).
+ *
+ * @param rows      output features (n)
+ * @param cols      input features (k), the grouped dimension
+ * @param groupSize elements per group, even
+ * @param packed    nibbles, layout above; segments may live in any arena accessible from the kernel's threads
+ * @param metadata  fp16 (scale, min) pairs, layout above
+ */
+public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment packed, MemorySegment metadata) {
+
+    /** Metadata values are little-endian fp16, whatever the host (the bytes may be written to disk as they are). */
+    static final ValueLayout.OfShort FP16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    /** fp32 inputs and outputs are in native order, as everywhere in the kernel interface. */
+    static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+
+    public QuantizedMatrix {
+        if (rows <= 0 || cols <= 0 || groupSize < 2 || groupSize % 2 != 0) {
+            throw new IllegalArgumentException("bad geometry " + rows + "x" + cols + " group " + groupSize);
+        }
+        int gpr = (cols + groupSize - 1) / groupSize;
+        if (packed.byteSize() != (long) rows * gpr * (groupSize / 2) || metadata.byteSize() != (long) rows * gpr * 4) {
+            throw new IllegalArgumentException("segment sizes do not match " + rows + "x" + cols + " group " + groupSize);
+        }
+    }
+
+    /** Groups per row, the padded last one included. */
+    public int groupsPerRow() {
+        return (cols + groupSize - 1) / groupSize;
+    }
+
+    /** Compressed bytes: nibbles plus metadata. */
+    public long bytes() {
+        return packed.byteSize() + metadata.byteSize();
+    }
+
+    /** The bytes the same matrix takes in fp16, for the compression ratio. */
+    public long fp16Bytes() {
+        return (long) rows * cols * 2;
+    }
+
+    /**
+     * Quantizes an fp32 matrix ({@code rows x cols} row-major, native order) with FlexGen's math along the input
+     * dimension; the result's segments are allocated from {@code arena}.
+     */
+    public static QuantizedMatrix quantize(MemorySegment w, int rows, int cols, int groupSize, Arena arena) {
+        int half = groupSize / 2;
+        int gpr = (cols + groupSize - 1) / groupSize;
+        MemorySegment packed = arena.allocate((long) rows * gpr * half, 64);
+        MemorySegment meta = arena.allocate((long) rows * gpr * 4, 64);
+        float[] group = new float[groupSize];
+        for (int r = 0; r < rows; r++) {
+            for (int g = 0; g < gpr; g++) {
+                long base = ((long) r * cols + (long) g * groupSize) * Float.BYTES;
+                int real = Math.min(groupSize, cols - g * groupSize);
+                MemorySegment.copy(w, F32, base, group, 0, real);
+                java.util.Arrays.fill(group, real, groupSize, 0f);
+                writeGroup(group, packed, meta, (long) r * gpr + g);
+            }
+        }
+        return new QuantizedMatrix(rows, cols, groupSize, packed, meta);
+    }
+
+    /**
+     * Quantizes one zero-padded group of {@code group.length} values into group slot {@code slot} of a packed segment
+     * (slot * half bytes in) and its metadata (slot * 4 bytes in), in this class's byte order. Shared with the KV cache.
+     */
+    static void writeGroup(float[] group, MemorySegment packed, MemorySegment meta, long slot) {
+        int half = group.length / 2;
+        float mn = Float.POSITIVE_INFINITY;
+        float mx = Float.NEGATIVE_INFINITY;
+        for (float v : group) {
+            mn = Math.min(mn, v);
+            mx = Math.max(mx, v);
+        }
+        float scale = GroupMath.scale(mn, mx, MetadataPrecision.FP16);
+        long p = slot * half;
+        for (int t = 0; t < half; t++) {
+            int hi = GroupMath.code(group[t], mn, scale);
+            int lo = GroupMath.code(group[t + half], mn, scale);
+            packed.set(ValueLayout.JAVA_BYTE, p + t, (byte) ((hi << 4) | lo));
+        }
+        meta.set(FP16, slot * 4, Float.floatToFloat16(scale));
+        meta.set(FP16, slot * 4 + 2, Float.floatToFloat16(mn));
+    }
+
+    /** The stored scale (15 / range, fp16-rounded) of group g of row r. */
+    public float scale(int r, int g) {
+        return Float.float16ToFloat(metadata.get(FP16, ((long) r * groupsPerRow() + g) * 4));
+    }
+
+    /** The stored min (fp16-rounded) of group g of row r. */
+    public float min(int r, int g) {
+        return Float.float16ToFloat(metadata.get(FP16, ((long) r * groupsPerRow() + g) * 4 + 2));
+    }
+
+    /** The 4-bit code of W[r][c]. */
+    public int code(int r, int c) {
+        int half = groupSize / 2;
+        int g = c / groupSize;
+        int t = c % groupSize;
+        byte b = packed.get(ValueLayout.JAVA_BYTE, ((long) r * groupsPerRow() + g) * half + (t % half));
+        return t < half ? (b >> 4) & 0xF : b & 0xF;
+    }
+
+    /** Dequantizes row r into {@code out[0, cols)}: FlexGen's {@code q / scale + min} in fp32. */
+    public void dequantizeRow(int r, float[] out) {
+        for (int c = 0; c < cols; c++) {
+            int g = c / groupSize;
+            out[c] = GroupMath.decode(code(r, c), scale(r, g), min(r, g));
+        }
+    }
+
+    /** Dequantizes the whole matrix into {@code out} (rows x cols fp32, native order). For tests and tools only. */
+    public void dequantize(MemorySegment out) {
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++) {
+            dequantizeRow(r, row);
+            MemorySegment.copy(row, 0, out, F32, (long) r * cols * Float.BYTES, cols);
+        }
+    }
+}
