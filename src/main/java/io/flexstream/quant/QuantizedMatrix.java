@@ -19,19 +19,22 @@ import java.nio.ByteOrder;
  * input row and group, shared by all output rows. The per-group math (scale, rounding, clamping) is FlexGen's
  * ({@link GroupMath}); only the axis and the byte order differ.
  *
- * <p><b>Byte order within a group</b> ({@code half = groupSize / 2} bytes): byte t holds element t in its high nibble
- * and element {@code t + half} in its low nibble. A vector of L bytes then unpacks into two vectors of L
- * <em>consecutive</em> elements (shift and mask, no lane shuffle), matching two plain loads of x. FlexGen's own
- * even/odd pairing would need a de-interleaving shuffle per vector.
+ * <p><b>Nibble order within a group</b>: a group of g codes takes {@code g / 2} bytes, read as {@code W = g / 8}
+ * little-endian 32-bit words; element e of the group sits in word {@code e mod W} at bits {@code 4 * (e div W)}
+ * (nibble 0 = the lowest four bits). An int vector of V lanes loaded from words [h*V, h*V + V) then yields, for each
+ * nibble s, the codes of the V <em>consecutive</em> elements {@code s*W + h*V ...}: one shift, one mask and one
+ * int-to-float conversion per V codes, all in one register width, matching a plain load of x. (FlexGen's even/odd
+ * byte pairing, or a byte-per-pair order, needs byte-to-float widening or lane shuffles, several times slower on
+ * AVX2.) For g = 64 that is 8 words: exactly one 256-bit vector per group.
  *
- * <p><b>Storage</b>: {@code packed} holds {@code rows * groupsPerRow * half} bytes, group (r, g) at byte offset
- * {@code (r * groupsPerRow + g) * half}. {@code metadata} holds per group the pair (scale, min) as little-endian fp16
+ * <p><b>Storage</b>: {@code packed} holds {@code rows * groupsPerRow * groupSize / 2} bytes, group (r, g) at byte
+ * offset {@code (r * groupsPerRow + g) * groupSize / 2}. {@code metadata} holds per group the pair (scale, min) as little-endian fp16
  * (FlexGen's precision), 4 bytes per group at offset {@code (r * groupsPerRow + g) * 4}; scale is the multiplier
  * 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of fp16 (0.070x fp32).
  *
  * @param rows      output features (n)
  * @param cols      input features (k), the grouped dimension
- * @param groupSize elements per group, even
+ * @param groupSize elements per group, a multiple of 8 (whole words)
  * @param packed    nibbles, layout above; segments may live in any arena accessible from the kernel's threads
  * @param metadata  fp16 (scale, min) pairs, layout above
  */
@@ -41,9 +44,11 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
     static final ValueLayout.OfShort FP16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     /** fp32 inputs and outputs are in native order, as everywhere in the kernel interface. */
     static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
+    /** Packed codes are little-endian 32-bit words, whatever the host. */
+    static final ValueLayout.OfInt WORD = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     public QuantizedMatrix {
-        if (rows <= 0 || cols <= 0 || groupSize < 2 || groupSize % 2 != 0) {
+        if (rows <= 0 || cols <= 0 || groupSize < 8 || groupSize % 8 != 0) {
             throw new IllegalArgumentException("bad geometry " + rows + "x" + cols + " group " + groupSize);
         }
         int gpr = (cols + groupSize - 1) / groupSize;
@@ -94,7 +99,7 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
      * (slot * half bytes in) and its metadata (slot * 4 bytes in), in this class's byte order. Shared with the KV cache.
      */
     static void writeGroup(float[] group, MemorySegment packed, MemorySegment meta, long slot) {
-        int half = group.length / 2;
+        int words = group.length / 8;
         float mn = Float.POSITIVE_INFINITY;
         float mx = Float.NEGATIVE_INFINITY;
         for (float v : group) {
@@ -102,11 +107,13 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
             mx = Math.max(mx, v);
         }
         float scale = GroupMath.scale(mn, mx, MetadataPrecision.FP16);
-        long p = slot * half;
-        for (int t = 0; t < half; t++) {
-            int hi = GroupMath.code(group[t], mn, scale);
-            int lo = GroupMath.code(group[t + half], mn, scale);
-            packed.set(ValueLayout.JAVA_BYTE, p + t, (byte) ((hi << 4) | lo));
+        long p = slot * words * 4L;
+        for (int w = 0; w < words; w++) {
+            int word = 0;
+            for (int nib = 0; nib < 8; nib++) {
+                word |= GroupMath.code(group[nib * words + w], mn, scale) << (4 * nib);
+            }
+            packed.set(WORD, p + 4L * w, word);
         }
         meta.set(FP16, slot * 4, Float.floatToFloat16(scale));
         meta.set(FP16, slot * 4 + 2, Float.floatToFloat16(mn));
@@ -124,11 +131,11 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
 
     /** The 4-bit code of W[r][c]. */
     public int code(int r, int c) {
-        int half = groupSize / 2;
-        int g = c / groupSize;
-        int t = c % groupSize;
-        byte b = packed.get(ValueLayout.JAVA_BYTE, ((long) r * groupsPerRow() + g) * half + (t % half));
-        return t < half ? (b >> 4) & 0xF : b & 0xF;
+        int words = groupSize / 8;
+        int e = c % groupSize;
+        long slot = (long) r * groupsPerRow() + c / groupSize;
+        int word = packed.get(WORD, (slot * words + e % words) * 4);
+        return (word >>> (4 * (e / words))) & 0xF;
     }
 
     /** Dequantizes row r into {@code out[0, cols)}: FlexGen's {@code q / scale + min} in fp32. */
