@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         description = "Kafka stream processing for high-throughput offline LLM generation.",
         subcommands = {
                 CommandLine.HelpCommand.class,
+                ModelCommand.class,
                 GenerateCommand.class,
                 BenchCommand.class,
         })

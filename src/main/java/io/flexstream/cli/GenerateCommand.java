@@ -8,11 +8,14 @@ import io.flexstream.engine.GenerationRequest;
 import io.flexstream.engine.GenerationResult;
 import io.flexstream.engine.Generator;
 import io.flexstream.engine.InvalidRequestException;
-import io.flexstream.engine.OptGenerator;
+import io.flexstream.engine.Engines;
+import io.flexstream.engine.OffloadedGenerator;
+import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.PromptLine;
 import io.flexstream.engine.SamplingParams;
 import io.flexstream.kernel.CpuKernels;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -78,6 +81,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--stop", description = "Default stop string(s); repeat for several.")
     List<String> stop = new ArrayList<>();
 
+    @CommandLine.Mixin
+    OffloadOptions offload = new OffloadOptions();
+
     @Override
     public Integer call() throws IOException {
         PrintStream err = System.err;
@@ -90,14 +96,18 @@ public final class GenerateCommand implements Callable<Integer> {
         int lines = 0;
         int errors = 0;
         long generatedTokens = 0;
-        try (Generator generator = OptGenerator.load(model, threads > 0 ? new CpuKernels(threads) : new CpuKernels(),
-                EngineOptions.defaults().withMaxBatchSize(batchSize));
+        Placement placement = offload.offloading() ? offload.placement() : null;
+        try (Generator generator = Engines.open(model, threads > 0 ? new CpuKernels(threads) : new CpuKernels(),
+                EngineOptions.defaults().withMaxBatchSize(batchSize), placement,
+                placement == null ? null : offload.tiers());
              BufferedReader reader = Files.newBufferedReader(input, StandardCharsets.UTF_8);
              BufferedWriter writer = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {
-            err.printf("generate: model %s (context %d tokens), batch size %d%n", generator.modelName(),
-                    generator.contextLength(), batchSize);
+            err.printf("generate: model %s (context %d tokens), %s%n", generator.modelName(),
+                    generator.contextLength(), placement == null ? "in-memory engine, batch size " + batchSize
+                            : "offloading engine, " + placement);
             // Work through the file a few batches at a time so a huge input never sits in memory whole.
             List<Object> chunk = new ArrayList<>();
+            int chunkLines = placement == null ? batchSize * 4 : Math.max(batchSize, placement.blockSize() * 2);
             String line;
             while ((line = reader.readLine()) != null) {
                 if (line.isBlank()) {
@@ -105,7 +115,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
                 lines++;
                 chunk.add(prepare(generator, line, "line-" + lines, defaults));
-                if (chunk.size() >= batchSize * 4) {
+                if (chunk.size() >= chunkLines) {
                     long[] counts = flush(generator, chunk, writer);
                     errors += (int) counts[0];
                     generatedTokens += counts[1];
@@ -116,6 +126,9 @@ public final class GenerateCommand implements Callable<Integer> {
             long[] counts = flush(generator, chunk, writer);
             errors += (int) counts[0];
             generatedTokens += counts[1];
+            if (generator instanceof OffloadedGenerator offloaded) {
+                err.println("generate: placement realised\n" + offloaded.placementReport());
+            }
         }
         double secs = seconds(started);
         err.printf("generate: %d lines, %d errors, %d generated tokens in %.2f s (%.1f tokens/s) -> %s%n", lines,

@@ -63,18 +63,6 @@ final class KvCache {
     }
 
     /**
-     * Copies {@code rows} consecutive rows of new keys/values (each {@code hidden} floats, from {@code k} and
-     * {@code v} starting at row {@code srcRow}) into slot {@code slot} at positions [position, position + rows).
-     */
-    void write(int layer, int slot, int position, MemorySegment k, MemorySegment v, long srcRow, int rows) {
-        long dst = slotOffset(slot) + (long) position * hidden * F;
-        long src = srcRow * hidden * F;
-        long len = (long) rows * hidden * F;
-        MemorySegment.copy(k, src, keys[layer], dst, len);
-        MemorySegment.copy(v, src, values[layer], dst, len);
-    }
-
-    /**
      * Keeps only the listed slots, moved to the front in the given order: slot {@code keep[i]} becomes slot i.
      * {@code keep} must be increasing, so that a move never overwrites a slot still to be read.
      */

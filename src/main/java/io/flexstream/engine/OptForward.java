@@ -5,9 +5,10 @@ import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptLayerWeights;
 import io.flexstream.model.OptWeights;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
+import java.util.List;
 
 /**
  * OPT's forward pass (Hugging Face semantics, see shared/docs/OPT.md) over rows of hidden states, with every
@@ -21,17 +22,16 @@ final class OptForward {
 
     private static final long F = Float.BYTES;
     private static final float LAYER_NORM_EPS = 1e-5f;
+    private static final long ALIGN = 64;
 
     private final OptConfig config;
-    private final OptWeights weights;
     private final Kernels kernels;
     private final int hidden;
     private final int embedDim;
     private final float queryScale;
 
-    // Scratch, sized for maxRows rows.
-    private final MemorySegment x;      // residual stream [rows, hidden]
-    private final MemorySegment y;      // normalised input of a sub-block [rows, hidden]
+    // Scratch, sized for maxRows token rows and maxSlots sequences.
+    private final MemorySegment y;      // normalised input of a sub-block, or the position embeddings [rows, hidden]
     private final MemorySegment q;
     private final MemorySegment k;
     private final MemorySegment v;
@@ -41,77 +41,106 @@ final class OptForward {
     private final MemorySegment last;   // [slots, hidden] last positions
     private final MemorySegment lastProjected; // [slots, embedDim]
 
-    OptForward(OptWeights weights, Kernels kernels, Arena arena, int maxRows, int maxSlots) {
-        this.config = weights.config();
-        this.weights = weights;
+    /** Scratch is carved from {@code memory}, which must hold {@link #scratchBytes} bytes. */
+    OptForward(OptConfig config, Kernels kernels, SegmentAllocator memory, int maxRows, int maxSlots) {
+        this.config = config;
         this.kernels = kernels;
         this.hidden = config.hiddenSize();
         this.embedDim = config.wordEmbedProjDim();
         this.queryScale = (float) (1.0 / Math.sqrt(config.headDim()));
         long rowBytes = (long) maxRows * hidden * F;
-        x = arena.allocate(rowBytes, 64);
-        y = arena.allocate(rowBytes, 64);
-        q = arena.allocate(rowBytes, 64);
-        k = arena.allocate(rowBytes, 64);
-        v = arena.allocate(rowBytes, 64);
-        attn = arena.allocate(rowBytes, 64);
-        ffn = arena.allocate((long) maxRows * config.ffnDim() * F, 64);
-        embed = weights.projectIn() == null ? null : arena.allocate((long) maxRows * embedDim * F, 64);
-        last = arena.allocate((long) maxSlots * hidden * F, 64);
-        lastProjected = arena.allocate((long) maxSlots * embedDim * F, 64);
+        y = memory.allocate(rowBytes, ALIGN);
+        q = memory.allocate(rowBytes, ALIGN);
+        k = memory.allocate(rowBytes, ALIGN);
+        v = memory.allocate(rowBytes, ALIGN);
+        attn = memory.allocate(rowBytes, ALIGN);
+        ffn = memory.allocate((long) maxRows * config.ffnDim() * F, ALIGN);
+        embed = hasProjections(config) ? memory.allocate((long) maxRows * embedDim * F, ALIGN) : null;
+        last = memory.allocate((long) maxSlots * hidden * F, ALIGN);
+        lastProjected = memory.allocate((long) maxSlots * embedDim * F, ALIGN);
+    }
+
+    /** Bytes of scratch a forward pass over {@code maxRows} rows and {@code maxSlots} sequences needs. */
+    static long scratchBytes(OptConfig config, int maxRows, int maxSlots) {
+        long rows = (long) maxRows * (5L * config.hiddenSize() + config.ffnDim()
+                + (hasProjections(config) ? config.wordEmbedProjDim() : 0));
+        long slots = (long) maxSlots * (config.hiddenSize() + config.wordEmbedProjDim());
+        return (rows + slots) * F + 10 * ALIGN;
+    }
+
+    private static boolean hasProjections(OptConfig config) {
+        return config.wordEmbedProjDim() != config.hiddenSize();
     }
 
     /**
-     * Runs {@code slotCount} sequences of {@code qLen} tokens each through the model, appending their keys and values
-     * to the cache at positions [kvLen - qLen, kvLen), and writes the logits of each sequence's last position to
-     * {@code logits} ([slotCount, vocab]).
+     * Runs {@code slotCount} sequences of {@code qLen} tokens each through the whole model with an in-memory cache,
+     * appending their keys and values at positions [kvLen - qLen, kvLen), and writes the logits of each sequence's
+     * last position to {@code logits} ([slotCount, vocab]).
      *
      * @param tokens    token ids, slot-major ([slotCount][qLen])
      * @param positions position ids as OPT counts them (0 = first real token, -1 = padding), same layout
+     * @param x         residual stream scratch, [slotCount * qLen, hidden]
      */
-    void forward(KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens, int[] positions,
-                 MemorySegment logits) {
+    void forward(OptWeights weights, KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens,
+                 int[] positions, MemorySegment x, MemorySegment logits) {
         int rows = slotCount * qLen;
-        embed(tokens, positions, rows);
+        embed(weights.embedTokens(), weights.embedPositions(), weights.projectIn(), tokens, positions, rows, x);
         for (int l = 0; l < config.numLayers(); l++) {
-            layer(weights.layers().get(l), l, cache, firstSlot, slotCount, qLen, kvLen, rows);
+            List<CachePart> parts = List.of(new CachePart(0, slotCount, cache.keys(l, firstSlot, slotCount),
+                    cache.values(l, firstSlot, slotCount), cache.valid(firstSlot, slotCount), cache.capacity()));
+            layer(weights.layers().get(l), x, slotCount, qLen, kvLen, parts);
         }
-        // Only the last position of each sequence is sampled: gather those rows before the head.
-        for (int s = 0; s < slotCount; s++) {
-            MemorySegment.copy(x, ((long) s * qLen + qLen - 1) * hidden * F, last, (long) s * hidden * F, hidden * F);
-        }
-        // Hugging Face gives the decoder a final LayerNorm exactly when the layers are pre-LN (not opt-350m).
-        if (config.doLayerNormBefore()) {
-            kernels.layerNorm(last, weights.finalLayerNormWeight(), weights.finalLayerNormBias(), last, slotCount,
-                    hidden, LAYER_NORM_EPS);
-        }
-        MemorySegment head = last;
-        if (weights.projectOut() != null) {
-            kernels.linear(last, weights.projectOut(), null, lastProjected, slotCount, embedDim, hidden);
-            head = lastProjected;
-        }
-        kernels.linear(head, weights.lmHead(), null, logits, slotCount, config.vocabSize(), embedDim);
+        head(weights.finalLayerNormWeight(), weights.finalLayerNormBias(), weights.projectOut(), weights.lmHead(),
+                x, slotCount, qLen, logits);
     }
 
-    private void embed(int[] tokens, int[] positions, int rows) {
-        MemorySegment target = weights.projectIn() == null ? x : embed;
+    /** Token plus position embeddings (and project_in) of {@code rows} tokens into {@code out} ([rows, hidden]). */
+    void embed(MemorySegment embedTokens, MemorySegment embedPositions, MemorySegment projectIn, int[] tokens,
+               int[] positions, int rows, MemorySegment out) {
+        MemorySegment target = projectIn == null ? out : embed;
         long embedRow = (long) embedDim * F;
         for (int r = 0; r < rows; r++) {
-            MemorySegment.copy(weights.embedTokens(), tokens[r] * embedRow, target, r * embedRow, embedRow);
+            MemorySegment.copy(embedTokens, tokens[r] * embedRow, target, r * embedRow, embedRow);
         }
-        if (weights.projectIn() != null) {
-            kernels.linear(embed, weights.projectIn(), null, x, rows, hidden, embedDim);
+        if (projectIn != null) {
+            kernels.linear(embed, projectIn, null, out, rows, hidden, embedDim);
         }
         // Positions: OPT's table is offset by 2, so padding (-1) reads row 1 and the first real token row 2.
         long hiddenRow = (long) hidden * F;
         for (int r = 0; r < rows; r++) {
-            MemorySegment.copy(weights.embedPositions(), (positions[r] + 2L) * hiddenRow, y, r * hiddenRow, hiddenRow);
+            MemorySegment.copy(embedPositions, (positions[r] + 2L) * hiddenRow, y, r * hiddenRow, hiddenRow);
         }
-        kernels.add(x, y, (long) rows * hidden);
+        kernels.add(out, y, (long) rows * hidden);
     }
 
-    private void layer(OptLayerWeights w, int layerIndex, KvCache cache, int firstSlot, int slotCount, int qLen,
-                       int kvLen, int rows) {
+    /**
+     * The output head on the last position of each of {@code slotCount} sequences of {@code qLen} rows in
+     * {@code hiddenStates}: final LayerNorm (pre-LN models), project_out if present, then the logits.
+     */
+    void head(MemorySegment lnWeight, MemorySegment lnBias, MemorySegment projectOut, MemorySegment lmHead,
+              MemorySegment hiddenStates, int slotCount, int qLen, MemorySegment logits) {
+        for (int s = 0; s < slotCount; s++) {
+            MemorySegment.copy(hiddenStates, ((long) s * qLen + qLen - 1) * hidden * F, last, (long) s * hidden * F,
+                    hidden * F);
+        }
+        // Hugging Face gives the decoder a final LayerNorm exactly when the layers are pre-LN (not opt-350m).
+        if (config.doLayerNormBefore()) {
+            kernels.layerNorm(last, lnWeight, lnBias, last, slotCount, hidden, LAYER_NORM_EPS);
+        }
+        MemorySegment headInput = last;
+        if (projectOut != null) {
+            kernels.linear(last, projectOut, null, lastProjected, slotCount, embedDim, hidden);
+            headInput = lastProjected;
+        }
+        kernels.linear(headInput, lmHead, null, logits, slotCount, config.vocabSize(), embedDim);
+    }
+
+    /**
+     * One decoder layer, in place on {@code x} ([slotCount * qLen, hidden]). The new keys and values are written
+     * into every cache part at positions [kvLen - qLen, kvLen) before attention reads them.
+     */
+    void layer(OptLayerWeights w, MemorySegment x, int slotCount, int qLen, int kvLen, List<CachePart> cacheParts) {
+        int rows = slotCount * qLen;
         long n = (long) rows * hidden;
         boolean preNorm = config.doLayerNormBefore();
         MemorySegment attnInput = x;
@@ -123,12 +152,21 @@ final class OptForward {
         kernels.scale(q, n, queryScale);
         kernels.linear(attnInput, w.kWeight(), w.kBias(), k, rows, hidden, hidden);
         kernels.linear(attnInput, w.vWeight(), w.vBias(), v, rows, hidden, hidden);
-        for (int s = 0; s < slotCount; s++) {
-            cache.write(layerIndex, firstSlot + s, kvLen - qLen, k, v, (long) s * qLen, qLen);
+        long rowBytes = (long) hidden * F;
+        for (CachePart part : cacheParts) {
+            long seqBytes = part.capacity() * rowBytes;
+            for (int s = 0; s < part.slots(); s++) {
+                long src = (long) (part.firstSlot() + s) * qLen * rowBytes;
+                long dst = s * seqBytes + (long) (kvLen - qLen) * rowBytes;
+                MemorySegment.copy(k, src, part.keys(), dst, qLen * rowBytes);
+                MemorySegment.copy(v, src, part.values(), dst, qLen * rowBytes);
+            }
+            long rowsFrom = (long) part.firstSlot() * qLen * rowBytes;
+            long partRows = (long) part.slots() * qLen * rowBytes;
+            kernels.attention(q.asSlice(rowsFrom, partRows), part.keys(), part.values(), part.valid(),
+                    attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(),
+                    config.numHeads(), config.headDim());
         }
-        kernels.attention(q, cache.keys(layerIndex, firstSlot, slotCount), cache.values(layerIndex, firstSlot, slotCount),
-                cache.valid(firstSlot, slotCount), attn, slotCount, qLen, kvLen, cache.capacity(),
-                config.numHeads(), config.headDim());
         kernels.linear(attn, w.outWeight(), w.outBias(), y, rows, hidden, hidden);
         kernels.add(x, y, n);
         if (!preNorm) {

@@ -83,43 +83,7 @@ public final class OptGenerator implements Generator {
 
     @Override
     public PreparedPrompt prepare(GenerationRequest request) throws InvalidRequestException {
-        request.sampling().validate();
-        int[] ids;
-        if (request.prompt() != null && request.promptTokenIds() != null) {
-            throw new InvalidRequestException(InvalidRequestException.Reason.BAD_PARAMETER,
-                    "give either prompt or prompt_token_ids, not both");
-        }
-        if (request.prompt() != null) {
-            if (request.prompt().isEmpty()) {
-                throw new InvalidRequestException(InvalidRequestException.Reason.EMPTY_PROMPT, "the prompt is empty");
-            }
-            if (tokenizer == null) {
-                throw new InvalidRequestException(InvalidRequestException.Reason.BAD_PARAMETER,
-                        "this engine has no tokenizer: send prompt_token_ids");
-            }
-            ids = tokenizer.encodePrompt(request.prompt());
-        } else if (request.promptTokenIds() != null) {
-            ids = request.promptTokenIds().clone();
-            if (ids.length == 0) {
-                throw new InvalidRequestException(InvalidRequestException.Reason.EMPTY_PROMPT,
-                        "prompt_token_ids is empty");
-            }
-            for (int id : ids) {
-                if (id < 0 || id >= config.vocabSize()) {
-                    throw new InvalidRequestException(InvalidRequestException.Reason.BAD_TOKEN_ID,
-                            "token id " + id + " is outside the vocabulary [0, " + config.vocabSize() + ")");
-                }
-            }
-        } else {
-            throw new InvalidRequestException(InvalidRequestException.Reason.EMPTY_PROMPT,
-                    "the request has neither prompt nor prompt_token_ids");
-        }
-        if (ids.length >= contextLength()) {
-            throw new InvalidRequestException(InvalidRequestException.Reason.PROMPT_TOO_LONG,
-                    "the prompt has " + ids.length + " tokens; the model's context holds " + contextLength()
-                            + " tokens, which leaves no room to generate");
-        }
-        return new PreparedPrompt(request, ids);
+        return PromptPreparer.prepare(request, tokenizer, config);
     }
 
     @Override
@@ -153,7 +117,9 @@ public final class OptGenerator implements Generator {
         int eos = options.stopAtEos() ? config.eosTokenId() : -1;
         try (Arena arena = Arena.ofShared()) {
             KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, config.hiddenSize());
-            OptForward forward = new OptForward(weights, kernels, arena, Math.max(groupSize * promptLen, slots), slots);
+            int maxRows = Math.max(groupSize * promptLen, slots);
+            OptForward forward = new OptForward(config, kernels, arena, maxRows, slots);
+            MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
             MemorySegment logits = arena.allocate((long) slots * config.vocabSize() * Float.BYTES, 64);
             float[] row = new float[config.vocabSize()];
 
@@ -174,8 +140,8 @@ public final class OptGenerator implements Generator {
                 int count = Math.min(groupSize, slots - first);
                 int from = first * promptLen;
                 int to = from + count * promptLen;
-                forward.forward(cache, first, count, promptLen, promptLen,
-                        Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to),
+                forward.forward(weights, cache, first, count, promptLen, promptLen,
+                        Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to), x,
                         logits.asSlice((long) first * config.vocabSize() * Float.BYTES));
             }
             // slot -> sequence; shrinks as sequences finish.
@@ -201,7 +167,7 @@ public final class OptGenerator implements Generator {
                     cache.setValid(s, kvLen, true);
                 }
                 kvLen++;
-                forward.forward(cache, 0, n, 1, kvLen, stepTokens, stepPositions, logits);
+                forward.forward(weights, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
                 sampleAll(active, logits, row, eos);
                 step++;
                 listener.decodeStep(step, maxBudget - 1, n, System.nanoTime() - ts);

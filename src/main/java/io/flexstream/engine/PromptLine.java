@@ -1,5 +1,6 @@
 package io.flexstream.engine;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -38,7 +39,7 @@ public final class PromptLine {
         JsonNode node;
         try {
             node = JSON.readTree(line);
-        } catch (Exception e) {
+        } catch (JsonProcessingException e) {
             throw new BadLineException(fallbackId, "not valid JSON: " + e.getOriginalMessage());
         }
         if (node == null || !node.isObject()) {

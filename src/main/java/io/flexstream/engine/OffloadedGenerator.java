@@ -1,0 +1,213 @@
+package io.flexstream.engine;
+
+import io.flexstream.kernel.Kernels;
+import io.flexstream.model.OptConfig;
+import io.flexstream.model.OptWeights;
+import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.tier.MemoryTier;
+import io.flexstream.tier.Sizes;
+import io.flexstream.tier.TierKind;
+import io.flexstream.tier.Tiers;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * FlexGen's offloading engine: weights, KV cache and activations spread over the device, host and disk tiers by a
+ * {@link Placement}, and blocks of gbs x nb sequences walked by the zig-zag (or row) schedule with transfers on I/O
+ * threads overlapping compute. Any number of prompts: they are sorted by length and cut into blocks, the last one
+ * partial. Produces the same tokens as {@link OptGenerator} for every placement and schedule.
+ */
+public final class OffloadedGenerator implements Generator {
+
+    private final OptConfig config;
+    private final Gpt2Tokenizer tokenizer;
+    private final Kernels kernels;
+    private final Placement placement;
+    private final Tiers tiers;
+    private final EngineOptions options;
+    private final String modelName;
+    private final ScheduleTrace trace;
+    private final WeightStore weights;
+    private final MemorySegment[] weightBuffers = new MemorySegment[2];
+    private final List<MemoryTier.Buffer> buffers = new ArrayList<>();
+    private final ExecutorService io;
+    private final AutoCloseable[] owned;
+    private long[][] lastBlockBytes = new long[2][3];
+
+    /**
+     * Places {@code source}'s weights on the tiers (the source may be dropped afterwards unless it is a mapping
+     * that {@code owned} keeps open).
+     *
+     * @param trace  records the schedule's operations for tests, or null
+     * @param owned  closed with this generator, after the tiers' buffers
+     */
+    public OffloadedGenerator(OptWeights source, Gpt2Tokenizer tokenizer, Kernels kernels, Placement placement,
+                              Tiers tiers, EngineOptions options, String modelName, ScheduleTrace trace,
+                              AutoCloseable... owned) {
+        this.config = source.config();
+        this.tokenizer = tokenizer;
+        this.kernels = kernels;
+        this.placement = placement;
+        this.tiers = tiers;
+        this.options = options;
+        this.modelName = modelName;
+        this.trace = trace;
+        this.owned = owned.clone();
+        AtomicInteger threadNumber = new AtomicInteger();
+        this.io = Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r, "flexstream-io-" + threadNumber.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            this.weights = new WeightStore(source, tiers, placement.weights());
+            long working = weights.maxWorkingBytes();
+            if (working > 0) {
+                for (int i = 0; i < 2; i++) {
+                    MemoryTier.Buffer b = tiers.device().allocate(working, "weight working buffer " + i);
+                    buffers.add(b);
+                    weightBuffers[i] = b.segment();
+                }
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    @Override
+    public PreparedPrompt prepare(GenerationRequest request) throws InvalidRequestException {
+        return PromptPreparer.prepare(request, tokenizer, config);
+    }
+
+    @Override
+    public List<GenerationResult> generate(List<PreparedPrompt> prompts, GenerationListener listener) {
+        GenerationResult[] results = new GenerationResult[prompts.size()];
+        Integer[] order = new Integer[prompts.size()];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).tokenIds().length));
+        int block = placement.blockSize();
+        for (int start = 0; start < order.length; start += block) {
+            int end = Math.min(order.length, start + block);
+            List<SequenceState> sequences = new ArrayList<>(end - start);
+            for (int i = start; i < end; i++) {
+                sequences.add(new SequenceState(prompts.get(order[i]), contextLength()));
+            }
+            BlockRun run = new BlockRun(this, sequences);
+            try {
+                run.run(listener);
+                lastBlockBytes = run.realisedBytes();
+            } finally {
+                run.close();
+            }
+            for (int i = start; i < end; i++) {
+                results[order[i]] = sequences.get(i - start).result(tokenizer);
+            }
+        }
+        return List.of(results);
+    }
+
+    /** Bytes placed per tier and tensor class (weights; KV cache and activations of the last block). */
+    public String placementReport() {
+        StringBuilder out = new StringBuilder();
+        String[] names = {"weights", "KV cache (last block)", "activations (last block)"};
+        long[][] rows = {{weights.bytesOn(TierKind.DEVICE), weights.bytesOn(TierKind.HOST),
+                weights.bytesOn(TierKind.DISK)}, lastBlockBytes[0], lastBlockBytes[1]};
+        for (int r = 0; r < 3; r++) {
+            long total = rows[r][0] + rows[r][1] + rows[r][2];
+            out.append(String.format("  %-25s device %10s (%5.1f%%)  host %10s (%5.1f%%)  disk %10s (%5.1f%%)%n",
+                    names[r], Sizes.format(rows[r][0]), pct(rows[r][0], total), Sizes.format(rows[r][1]),
+                    pct(rows[r][1], total), Sizes.format(rows[r][2]), pct(rows[r][2], total)));
+        }
+        out.append("  peak: ").append(tiers.peakReport());
+        return out.toString();
+    }
+
+    /** Bytes of weights placed on a tier (all schedule layers). */
+    public long weightBytesOn(TierKind kind) {
+        return weights.bytesOn(kind);
+    }
+
+    private static double pct(long part, long total) {
+        return total == 0 ? 0 : 100.0 * part / total;
+    }
+
+    // Accessors for BlockRun.
+    OptConfig config() {
+        return config;
+    }
+
+    Placement placement() {
+        return placement;
+    }
+
+    Tiers tiers() {
+        return tiers;
+    }
+
+    Kernels kernels() {
+        return kernels;
+    }
+
+    WeightStore weights() {
+        return weights;
+    }
+
+    MemorySegment weightBuffer(int index) {
+        return weightBuffers[index];
+    }
+
+    ExecutorService io() {
+        return io;
+    }
+
+    ScheduleTrace trace() {
+        return trace;
+    }
+
+    Gpt2Tokenizer tokenizer() {
+        return tokenizer;
+    }
+
+    int eosId() {
+        return options.stopAtEos() ? config.eosTokenId() : -1;
+    }
+
+    @Override
+    public String modelName() {
+        return modelName;
+    }
+
+    @Override
+    public int contextLength() {
+        return config.maxPositionEmbeddings();
+    }
+
+    @Override
+    public void close() {
+        io.shutdownNow();
+        for (MemoryTier.Buffer b : buffers) {
+            b.close();
+        }
+        buffers.clear();
+        if (weights != null) {
+            weights.close();
+        }
+        for (int i = owned.length - 1; i >= 0; i--) {
+            try {
+                owned[i].close();
+            } catch (Exception e) {
+                throw new IllegalStateException("closing the offloading engine failed", e);
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+package io.flexstream.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The fast CPU backend: Vector API ({@code FloatVector.SPECIES_PREFERRED}, any lane count) on a fixed pool of
+ * threads. Work is split into independent tasks (rectangles of a linear layer's output, row ranges, (sequence, head)
+ * pairs of attention), and every output element is computed by exactly one task with an operation order that depends
+ * only on the shapes that define it (k, dim, headDim), never on m, on its row or on the split: that is the batch
+ * invariance {@link Kernels} requires. See {@link VectorLinear} and {@link VectorAttention} for the per-op orders.
+ *
+ * <p>Owns its worker threads: close it when done (they are daemons, so a forgotten instance does not block exit).
+ */
+public final class CpuKernels implements Kernels, AutoCloseable {
+
+    private static final VectorSpecies<Float> S = LaneSum.SPECIES;
+    private static final int LANES = LaneSum.LANES;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    /** Elementwise ops below this many floats run on the calling thread: handing out tasks costs more. */
+    private static final long ELEMENTWISE_PARALLEL_MIN = 1 << 16;
+
+    private final WorkerPool pool;
+
+    /** A backend using every core. */
+    public CpuKernels() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    public CpuKernels(int threads) {
+        this.pool = new WorkerPool(threads);
+    }
+
+    @Override
+    public String name() {
+        return "cpu-vector(" + pool.threads() + " threads, " + LANES + " lanes)";
+    }
+
+    /**
+     * Splits out[m][n] into a grid of rectangles. Columns (w rows) are split first: threads then share the x block
+     * (in their own L2) and each streams a distinct part of w, which is the larger operand in decode and the one
+     * re-read per x block in prefill. Rows are split too when n alone gives too few tasks. Tasks outnumber threads
+     * 4:1 so a thread slowed by a neighbour process does not hold up the call.
+     */
+    @Override
+    public void linear(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment out, int m, int n, int k) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        int target = pool.threads() == 1 ? 1 : 4 * pool.threads();
+        int nGroups = (n + 3) / 4;
+        int mGroups = (m + 3) / 4;
+        int nTasks = Math.min(nGroups, target);
+        int mTasks = Math.min(mGroups, Math.max(1, target / nTasks));
+        pool.parallelFor(nTasks * mTasks, task -> {
+            int tm = task / nTasks, tn = task % nTasks;
+            int i0 = Math.min(m, 4 * (int) ((long) mGroups * tm / mTasks));
+            int i1 = Math.min(m, 4 * (int) ((long) mGroups * (tm + 1) / mTasks));
+            int j0 = Math.min(n, 4 * (int) ((long) nGroups * tn / nTasks));
+            int j1 = Math.min(n, 4 * (int) ((long) nGroups * (tn + 1) / nTasks));
+            VectorLinear.rectangle(x, w, bias, out, n, k, i0, i1, j0, j1);
+        });
+    }
+
+    /** Two passes per row (mean, then the sum of squared deviations), each a vector sum in fixed lane order. */
+    @Override
+    public void layerNorm(MemorySegment x, MemorySegment gamma, MemorySegment beta, MemorySegment out, int rows,
+                          int dim, float eps) {
+        int tasks = Math.min(rows, 4 * pool.threads());
+        if ((long) rows * dim < ELEMENTWISE_PARALLEL_MIN) {
+            tasks = Math.min(rows, 1);
+        }
+        int taskCount = tasks;
+        pool.parallelFor(taskCount, task -> {
+            int r0 = (int) ((long) rows * task / taskCount), r1 = (int) ((long) rows * (task + 1) / taskCount);
+            float[] lanes = new float[LANES];
+            for (int r = r0; r < r1; r++) {
+                normalizeRow(x, gamma, beta, out, 4L * r * dim, dim, eps, lanes);
+            }
+        });
+    }
+
+    private static void normalizeRow(MemorySegment x, MemorySegment gamma, MemorySegment beta, MemorySegment out,
+                                     long rowBytes, int dim, float eps, float[] lanes) {
+        int main = dim - dim % LANES;
+        FloatVector acc = FloatVector.zero(S);
+        for (int c = 0; c < main; c += LANES) {
+            acc = acc.add(load(x, rowBytes + 4L * c));
+        }
+        acc.intoArray(lanes, 0);
+        float sum = LaneSum.fold(lanes, 0);
+        for (int c = main; c < dim; c++) {
+            sum += x.get(F, rowBytes + 4L * c);
+        }
+        float mean = sum / dim;
+        acc = FloatVector.zero(S);
+        for (int c = 0; c < main; c += LANES) {
+            FloatVector d = load(x, rowBytes + 4L * c).sub(mean);
+            acc = d.fma(d, acc);
+        }
+        acc.intoArray(lanes, 0);
+        float squares = LaneSum.fold(lanes, 0);
+        for (int c = main; c < dim; c++) {
+            float d = x.get(F, rowBytes + 4L * c) - mean;
+            squares = Math.fma(d, d, squares);
+        }
+        float rstd = (float) (1.0 / Math.sqrt(squares / dim + eps));
+        for (int c = 0; c < main; c += LANES) {
+            FloatVector y = load(x, rowBytes + 4L * c).sub(mean).mul(rstd);
+            if (gamma != null) {
+                y = y.mul(load(gamma, 4L * c));
+            }
+            if (beta != null) {
+                y = y.add(load(beta, 4L * c));
+            }
+            y.intoMemorySegment(out, rowBytes + 4L * c, NATIVE);
+        }
+        for (int c = main; c < dim; c++) {
+            float y = (x.get(F, rowBytes + 4L * c) - mean) * rstd;
+            if (gamma != null) {
+                y *= gamma.getAtIndex(F, c);
+            }
+            if (beta != null) {
+                y += beta.getAtIndex(F, c);
+            }
+            out.set(F, rowBytes + 4L * c, y);
+        }
+    }
+
+    @Override
+    public void relu(MemorySegment x, long n) {
+        elementwise(n, (from, to) -> {
+            long main = from + (to - from) / LANES * LANES;
+            for (long i = from; i < main; i += LANES) {
+                load(x, 4 * i).max(0f).intoMemorySegment(x, 4 * i, NATIVE);
+            }
+            for (long i = main; i < to; i++) {
+                x.setAtIndex(F, i, Math.max(x.getAtIndex(F, i), 0f));
+            }
+        });
+    }
+
+    @Override
+    public void scale(MemorySegment x, long n, float factor) {
+        elementwise(n, (from, to) -> {
+            long main = from + (to - from) / LANES * LANES;
+            for (long i = from; i < main; i += LANES) {
+                load(x, 4 * i).mul(factor).intoMemorySegment(x, 4 * i, NATIVE);
+            }
+            for (long i = main; i < to; i++) {
+                x.setAtIndex(F, i, x.getAtIndex(F, i) * factor);
+            }
+        });
+    }
+
+    @Override
+    public void add(MemorySegment acc, MemorySegment x, long n) {
+        elementwise(n, (from, to) -> {
+            long main = from + (to - from) / LANES * LANES;
+            for (long i = from; i < main; i += LANES) {
+                load(acc, 4 * i).add(load(x, 4 * i)).intoMemorySegment(acc, 4 * i, NATIVE);
+            }
+            for (long i = main; i < to; i++) {
+                acc.setAtIndex(F, i, acc.getAtIndex(F, i) + x.getAtIndex(F, i));
+            }
+        });
+    }
+
+    private interface Range {
+        void run(long from, long to);
+    }
+
+    private void elementwise(long n, Range body) {
+        if (n < ELEMENTWISE_PARALLEL_MIN || pool.threads() == 1) {
+            body.run(0, n);
+            return;
+        }
+        int tasks = pool.threads();
+        pool.parallelFor(tasks, t -> body.run(n * t / tasks, n * (t + 1) / tasks));
+    }
+
+    @Override
+    public void attention(MemorySegment q, MemorySegment kCache, MemorySegment vCache, MemorySegment keyValid,
+                          MemorySegment out, int batch, int qLen, int kvLen, int capacity, int heads, int headDim) {
+        if (qLen > kvLen || kvLen > capacity) {
+            throw new IllegalArgumentException(
+                    "need qLen <= kvLen <= capacity, got " + qLen + ", " + kvLen + ", " + capacity);
+        }
+        var shape = new VectorAttention.Shape(batch, qLen, kvLen, capacity, heads, headDim);
+        pool.parallelFor(batch * heads, task -> VectorAttention.sequenceHead(q, kCache, vCache, keyValid, out, shape,
+                task / heads, task % heads));
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+    }
+
+    private static FloatVector load(MemorySegment s, long byteOffset) {
+        return FloatVector.fromMemorySegment(S, s, byteOffset, NATIVE);
+    }
+}

@@ -1,0 +1,114 @@
+package io.flexstream.kernel;
+
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntConsumer;
+
+/**
+ * A fixed set of daemon worker threads that run {@code parallelFor} loops: tasks 0..count-1 are handed out one at a
+ * time from a shared counter, and the calling thread works too, so a pool of {@code threads} uses {@code threads - 1}
+ * helpers. Dynamic hand-out (rather than a static split) matters on this machine: the two cores are shared with
+ * other processes, and a statically split loop waits for whichever core was stolen.
+ *
+ * <p>Which thread runs a task never changes what the task computes; kernels keep results independent of the split.
+ * Loops must not be nested (a task must not call {@link #parallelFor}); kernel calls from several threads at once
+ * are serialized.
+ */
+final class WorkerPool implements AutoCloseable {
+
+    private final int threads;
+    private final Thread[] helpers;
+    private final BlockingQueue<Runnable> jobs;
+    private volatile boolean closed;
+
+    WorkerPool(int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        }
+        this.threads = threads;
+        this.jobs = new ArrayBlockingQueue<>(Math.max(1, threads));
+        this.helpers = new Thread[threads - 1];
+        for (int i = 0; i < helpers.length; i++) {
+            helpers[i] = Thread.ofPlatform().daemon().name("flexstream-kernel-" + i).start(this::serve);
+        }
+    }
+
+    int threads() {
+        return threads;
+    }
+
+    /** Runs {@code body.accept(task)} for every task in [0, count), on all threads; returns when all are done. */
+    synchronized void parallelFor(int count, IntConsumer body) {
+        if (closed) {
+            throw new IllegalStateException("kernel worker pool is closed");
+        }
+        int helpersUsed = Math.min(helpers.length, count - 1);
+        if (helpersUsed <= 0) {
+            for (int t = 0; t < count; t++) {
+                body.accept(t);
+            }
+            return;
+        }
+        AtomicInteger next = new AtomicInteger();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        CountDownLatch done = new CountDownLatch(helpersUsed);
+        Runnable drain = () -> drain(next, count, body, failure);
+        for (int i = 0; i < helpersUsed; i++) {
+            jobs.add(() -> {
+                try {
+                    drain.run();
+                } finally {
+                    done.countDown();
+                }
+            });
+        }
+        drain.run();
+        try {
+            done.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while waiting for kernel workers", e);
+        }
+        Throwable t = failure.get();
+        if (t instanceof RuntimeException r) {
+            throw r;
+        } else if (t instanceof Error e) {
+            throw e;
+        }
+    }
+
+    private static void drain(AtomicInteger next, int count, IntConsumer body, AtomicReference<Throwable> failure) {
+        int task;
+        while ((task = next.getAndIncrement()) < count) {
+            if (failure.get() != null) {
+                return; // another task failed: stop handing out work, the caller rethrows
+            }
+            try {
+                body.accept(task);
+            } catch (Throwable t) {
+                failure.compareAndSet(null, t);
+            }
+        }
+    }
+
+    private void serve() {
+        while (!closed) {
+            try {
+                jobs.take().run();
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        for (Thread helper : helpers) {
+            helper.interrupt();
+        }
+    }
+}

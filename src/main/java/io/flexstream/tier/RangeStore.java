@@ -1,0 +1,114 @@
+package io.flexstream.tier;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A byte array split over the tiers by byte ranges: [0, d) on the device, [d, d + h) on the host, the rest on disk.
+ * This is how one layer's weights are placed. FlexGen assigns whole tensors by the midpoint of their byte range, so
+ * a 20/80 request can put only 8% of the bytes on the GPU; cutting at any 64-byte boundary of the layer's packed
+ * tensors realises the requested shares to within 64 bytes.
+ */
+public final class RangeStore implements AutoCloseable {
+
+    /** Cut points fall on multiples of this, so every piece stays aligned for vector loads. */
+    public static final long UNIT = 64;
+
+    private final long bytes;
+    private final long[] split;
+    private final MemoryTier.Buffer device;
+    private final MemoryTier.Buffer host;
+    private final DiskTier.Region disk;
+
+    public RangeStore(Tiers tiers, long bytes, TierShares shares, String what) {
+        this.bytes = bytes;
+        this.split = shares.splitBytes(bytes, UNIT);
+        MemoryTier.Buffer d = null;
+        MemoryTier.Buffer h = null;
+        try {
+            d = split[0] == 0 ? null : tiers.device().allocate(split[0], what);
+            h = split[1] == 0 ? null : tiers.host().allocate(split[1], what);
+            this.disk = split[2] == 0 ? null : tiers.disk().allocate(split[2], what);
+        } catch (RuntimeException e) {
+            if (d != null) {
+                d.close();
+            }
+            if (h != null) {
+                h.close();
+            }
+            throw e;
+        }
+        this.device = d;
+        this.host = h;
+    }
+
+    public long bytes() {
+        return bytes;
+    }
+
+    public long bytesOn(TierKind kind) {
+        return split[kind.ordinal()];
+    }
+
+    /** The whole array when it lives entirely on the device (no working copy needed), else null. */
+    public MemorySegment wholeOnDevice() {
+        return split[0] == bytes ? device.segment() : null;
+    }
+
+    /** Writes {@code length} bytes of {@code src} at {@code offset}, wherever they live. */
+    public void write(long offset, MemorySegment src, long srcOffset, long length) {
+        transfer(offset, src, srcOffset, length, true);
+    }
+
+    /** Reads {@code length} bytes at {@code offset} into {@code dst}, wherever they live. */
+    public void read(long offset, MemorySegment dst, long dstOffset, long length) {
+        transfer(offset, dst, dstOffset, length, false);
+    }
+
+    private void transfer(long offset, MemorySegment other, long otherOffset, long length, boolean write) {
+        long end = offset + length;
+        long tierStart = 0;
+        for (int t = 0; t < 3 && offset < end; t++) {
+            long tierEnd = tierStart + split[t];
+            if (offset < tierEnd) {
+                long n = Math.min(end, tierEnd) - offset;
+                long local = offset - tierStart;
+                long o = otherOffset + (length - (end - offset));
+                switch (t) {
+                    case 0 -> copy(device.segment(), local, other, o, n, write);
+                    case 1 -> copy(host.segment(), local, other, o, n, write);
+                    default -> {
+                        if (write) {
+                            disk.write(local, other, o, n);
+                        } else {
+                            disk.read(local, other, o, n);
+                        }
+                    }
+                }
+                offset += n;
+            }
+            tierStart = tierEnd;
+        }
+    }
+
+    private static void copy(MemorySegment home, long homeOffset, MemorySegment other, long otherOffset, long n,
+                             boolean write) {
+        if (write) {
+            MemorySegment.copy(other, otherOffset, home, homeOffset, n);
+        } else {
+            MemorySegment.copy(home, homeOffset, other, otherOffset, n);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (device != null) {
+            device.close();
+        }
+        if (host != null) {
+            host.close();
+        }
+        if (disk != null) {
+            disk.close();
+        }
+    }
+}

@@ -1,0 +1,106 @@
+package io.flexstream.tier;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A tensor made of equal items (sequences of a GPU batch) split over the tiers by whole items: the first items live
+ * on the device, the next on the host, the rest on disk. This is how the KV cache and the activations of a batch
+ * are placed: a sequence is never cut, so attention over it can run where it lives.
+ */
+public final class SplitStore implements AutoCloseable {
+
+    private final long itemBytes;
+    private final int[] counts;
+    private final MemoryTier.Buffer device;
+    private final MemoryTier.Buffer host;
+    private final DiskTier.Region disk;
+
+    public SplitStore(Tiers tiers, int items, long itemBytes, TierShares shares, String what) {
+        this.itemBytes = itemBytes;
+        this.counts = shares.splitItems(items);
+        MemoryTier.Buffer d = null;
+        MemoryTier.Buffer h = null;
+        try {
+            d = counts[0] == 0 ? null : tiers.device().allocate(counts[0] * itemBytes, what);
+            h = counts[1] == 0 ? null : tiers.host().allocate(counts[1] * itemBytes, what);
+            this.disk = counts[2] == 0 ? null : tiers.disk().allocate(counts[2] * itemBytes, what);
+        } catch (RuntimeException e) {
+            if (d != null) {
+                d.close();
+            }
+            if (h != null) {
+                h.close();
+            }
+            throw e;
+        }
+        this.device = d;
+        this.host = h;
+    }
+
+    public int deviceItems() {
+        return counts[0];
+    }
+
+    public int hostItems() {
+        return counts[1];
+    }
+
+    public int diskItems() {
+        return counts[2];
+    }
+
+    public long itemBytes() {
+        return itemBytes;
+    }
+
+    public TierKind tierOf(int item) {
+        return item < counts[0] ? TierKind.DEVICE : item < counts[0] + counts[1] ? TierKind.HOST : TierKind.DISK;
+    }
+
+    /** The device-resident items [0, deviceItems), or null. */
+    public MemorySegment deviceView() {
+        return device == null ? null : device.segment();
+    }
+
+    /** The host-resident items [deviceItems, deviceItems + hostItems), or null. */
+    public MemorySegment hostView() {
+        return host == null ? null : host.segment();
+    }
+
+    public long bytesOn(TierKind kind) {
+        return counts[kind.ordinal()] * itemBytes;
+    }
+
+    /** Copies {@code length} bytes at {@code offset} of item {@code item} into {@code dst} at {@code dstOffset}. */
+    public void read(int item, long offset, MemorySegment dst, long dstOffset, long length) {
+        switch (tierOf(item)) {
+            case DEVICE -> MemorySegment.copy(device.segment(), item * itemBytes + offset, dst, dstOffset, length);
+            case HOST -> MemorySegment.copy(host.segment(), (item - counts[0]) * itemBytes + offset, dst, dstOffset,
+                    length);
+            case DISK -> disk.read((item - counts[0] - counts[1]) * itemBytes + offset, dst, dstOffset, length);
+        }
+    }
+
+    /** Copies {@code length} bytes of {@code src} from {@code srcOffset} into item {@code item} at {@code offset}. */
+    public void write(int item, long offset, MemorySegment src, long srcOffset, long length) {
+        switch (tierOf(item)) {
+            case DEVICE -> MemorySegment.copy(src, srcOffset, device.segment(), item * itemBytes + offset, length);
+            case HOST -> MemorySegment.copy(src, srcOffset, host.segment(), (item - counts[0]) * itemBytes + offset,
+                    length);
+            case DISK -> disk.write((item - counts[0] - counts[1]) * itemBytes + offset, src, srcOffset, length);
+        }
+    }
+
+    @Override
+    public void close() {
+        if (device != null) {
+            device.close();
+        }
+        if (host != null) {
+            host.close();
+        }
+        if (disk != null) {
+            disk.close();
+        }
+    }
+}
