@@ -11,7 +11,9 @@ import java.nio.ByteOrder;
 
 /**
  * Register blocks of the fused 4-bit dot products of {@link QuantizedLinear}: {@code y[i][j] = sum_p x[i][p] W'[j][p]}
- * for a few input rows i and weight rows j at once, over inputs zero-padded to whole groups ({@code kp} columns).
+ * for a few input rows i and weight rows j at once, over inputs copied to a heap array and zero-padded to whole groups
+ * ({@code kp} columns). The copy is small (m x kp floats against n x kp weights) and lets C2 drop the bounds checks
+ * that segment loads keep; the packed weights stay in their segment, one int-vector load per 8 x L codes.
  *
  * <p>Every block computes each element with the same operations in the same order, so a result never depends on the
  * block it was computed in (batch invariance): {@code acc = 0}; per group, {@code step = 1 / scale} and {@code min}
@@ -35,7 +37,6 @@ final class NibbleKernels {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.withShape(SHAPE);
     static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED.withShape(SHAPE);
     static final int L = F.length();
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private NibbleKernels() {
@@ -68,12 +69,12 @@ final class NibbleKernels {
     }
 
     /** y[i][j] alone; lanes of the accumulator into {@code lanes[0, L)}. */
-    static void dot1x1(MemorySegment x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
+    static void dot1x1(float[] x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
         int words = w.groupSize() / 8;
         int gpr = w.groupsPerRow();
         MemorySegment packed = w.packed();
         MemorySegment meta = w.metadata();
-        long stride = (long) words * Float.BYTES;
+        int stride = words;
         FloatVector a = FloatVector.zero(F);
         for (int gr = 0; gr < gpr; gr++) {
             long slot = (long) j * gpr + gr;
@@ -81,9 +82,9 @@ final class NibbleKernels {
             FloatVector mn = min(meta, slot);
             for (int h = 0; h < words; h += L) {
                 IntVector v = IntVector.fromMemorySegment(I, packed, (slot * words + h) * 4, LE);
-                long xo = ((long) i * kp + (long) gr * words * 8 + h) * Float.BYTES;
+                int xo = i * kp + gr * words * 8 + h;
                 for (int sh = 0; sh < 32; sh += 4, xo += stride) {
-                    a = FloatVector.fromMemorySegment(F, x, xo, NATIVE).fma(codes(v, sh).fma(step, mn), a);
+                    a = FloatVector.fromArray(F, x, xo).fma(codes(v, sh).fma(step, mn), a);
                 }
             }
         }
@@ -92,12 +93,12 @@ final class NibbleKernels {
 
     /** y[i][j..j+3] (the decode case): one input vector meets four weight rows; accumulator q's lanes into
      * {@code lanes[q * L, q * L + L)}. */
-    static void dot1x4(MemorySegment x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
+    static void dot1x4(float[] x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
         int words = w.groupSize() / 8;
         int gpr = w.groupsPerRow();
         MemorySegment packed = w.packed();
         MemorySegment meta = w.metadata();
-        long stride = (long) words * Float.BYTES;
+        int stride = words;
         long rowBytes = (long) gpr * words * 4;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
@@ -119,9 +120,9 @@ final class NibbleKernels {
                 IntVector v1 = IntVector.fromMemorySegment(I, packed, po + rowBytes, LE);
                 IntVector v2 = IntVector.fromMemorySegment(I, packed, po + 2 * rowBytes, LE);
                 IntVector v3 = IntVector.fromMemorySegment(I, packed, po + 3 * rowBytes, LE);
-                long xo = ((long) i * kp + (long) gr * words * 8 + h) * Float.BYTES;
+                int xo = i * kp + gr * words * 8 + h;
                 for (int sh = 0; sh < 32; sh += 4, xo += stride) {
-                    FloatVector xv = FloatVector.fromMemorySegment(F, x, xo, NATIVE);
+                    FloatVector xv = FloatVector.fromArray(F, x, xo);
                     a0 = xv.fma(codes(v0, sh).fma(s0, n0), a0);
                     a1 = xv.fma(codes(v1, sh).fma(s1, n1), a1);
                     a2 = xv.fma(codes(v2, sh).fma(s2, n2), a2);
@@ -137,13 +138,13 @@ final class NibbleKernels {
 
     /** y[i..i+3][j]: four input rows share each dequantized weight vector; accumulator q's lanes into
      * {@code lanes[q * L, q * L + L)}. */
-    static void dot4x1(MemorySegment x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
+    static void dot4x1(float[] x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
         int words = w.groupSize() / 8;
         int gpr = w.groupsPerRow();
         MemorySegment packed = w.packed();
         MemorySegment meta = w.metadata();
-        long stride = (long) words * Float.BYTES;
-        long xRow = (long) kp * Float.BYTES;
+        int stride = words;
+        int xRow = kp;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
@@ -154,13 +155,13 @@ final class NibbleKernels {
             FloatVector mn = min(meta, slot);
             for (int h = 0; h < words; h += L) {
                 IntVector v = IntVector.fromMemorySegment(I, packed, (slot * words + h) * 4, LE);
-                long xo = ((long) i * kp + (long) gr * words * 8 + h) * Float.BYTES;
+                int xo = i * kp + gr * words * 8 + h;
                 for (int sh = 0; sh < 32; sh += 4, xo += stride) {
                     FloatVector wv = codes(v, sh).fma(step, mn);
-                    a0 = FloatVector.fromMemorySegment(F, x, xo, NATIVE).fma(wv, a0);
-                    a1 = FloatVector.fromMemorySegment(F, x, xo + xRow, NATIVE).fma(wv, a1);
-                    a2 = FloatVector.fromMemorySegment(F, x, xo + 2 * xRow, NATIVE).fma(wv, a2);
-                    a3 = FloatVector.fromMemorySegment(F, x, xo + 3 * xRow, NATIVE).fma(wv, a3);
+                    a0 = FloatVector.fromArray(F, x, xo).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, xo + xRow).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, xo + 2 * xRow).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, xo + 3 * xRow).fma(wv, a3);
                 }
             }
         }
@@ -171,13 +172,13 @@ final class NibbleKernels {
     }
 
     /** y[i..i+7][j] (prefill): eight input rows share each dequantized weight vector; 13 vector registers live. */
-    static void dot8x1(MemorySegment x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
+    static void dot8x1(float[] x, QuantizedMatrix w, int i, int j, int kp, float[] lanes) {
         int words = w.groupSize() / 8;
         int gpr = w.groupsPerRow();
         MemorySegment packed = w.packed();
         MemorySegment meta = w.metadata();
-        long stride = (long) words * Float.BYTES;
-        long xRow = (long) kp * Float.BYTES;
+        int stride = words;
+        int xRow = kp;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
@@ -192,17 +193,17 @@ final class NibbleKernels {
             FloatVector mn = min(meta, slot);
             for (int h = 0; h < words; h += L) {
                 IntVector v = IntVector.fromMemorySegment(I, packed, (slot * words + h) * 4, LE);
-                long xo = ((long) i * kp + (long) gr * words * 8 + h) * Float.BYTES;
+                int xo = i * kp + gr * words * 8 + h;
                 for (int sh = 0; sh < 32; sh += 4, xo += stride) {
                     FloatVector wv = codes(v, sh).fma(step, mn);
-                    a0 = FloatVector.fromMemorySegment(F, x, xo, NATIVE).fma(wv, a0);
-                    a1 = FloatVector.fromMemorySegment(F, x, xo + xRow, NATIVE).fma(wv, a1);
-                    a2 = FloatVector.fromMemorySegment(F, x, xo + 2 * xRow, NATIVE).fma(wv, a2);
-                    a3 = FloatVector.fromMemorySegment(F, x, xo + 3 * xRow, NATIVE).fma(wv, a3);
-                    a4 = FloatVector.fromMemorySegment(F, x, xo + 4 * xRow, NATIVE).fma(wv, a4);
-                    a5 = FloatVector.fromMemorySegment(F, x, xo + 5 * xRow, NATIVE).fma(wv, a5);
-                    a6 = FloatVector.fromMemorySegment(F, x, xo + 6 * xRow, NATIVE).fma(wv, a6);
-                    a7 = FloatVector.fromMemorySegment(F, x, xo + 7 * xRow, NATIVE).fma(wv, a7);
+                    a0 = FloatVector.fromArray(F, x, xo).fma(wv, a0);
+                    a1 = FloatVector.fromArray(F, x, xo + xRow).fma(wv, a1);
+                    a2 = FloatVector.fromArray(F, x, xo + 2 * xRow).fma(wv, a2);
+                    a3 = FloatVector.fromArray(F, x, xo + 3 * xRow).fma(wv, a3);
+                    a4 = FloatVector.fromArray(F, x, xo + 4 * xRow).fma(wv, a4);
+                    a5 = FloatVector.fromArray(F, x, xo + 5 * xRow).fma(wv, a5);
+                    a6 = FloatVector.fromArray(F, x, xo + 6 * xRow).fma(wv, a6);
+                    a7 = FloatVector.fromArray(F, x, xo + 7 * xRow).fma(wv, a7);
                 }
             }
         }

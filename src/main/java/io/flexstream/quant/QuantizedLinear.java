@@ -1,6 +1,5 @@
 package io.flexstream.quant;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
@@ -22,8 +21,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * by FlexGen's scale done once per group) and multiplies it into the accumulators of the input rows it meets; see
  * {@link NibbleKernels}. Register blocks: 8 (then 4) input rows x 1 weight row while at least 4 rows remain
  * (prefill), 1 input row x 4 weight rows for the rest (decode: four independent FMA chains, and the weight bytes are
- * what bounds it). When k is not a multiple of the group size the input is copied once per call into rows zero-padded to whole groups, so the inner
- * loops never need masked loads. Threads split the output rows in tiles of 16 taken from a counter.
+ * what bounds it). The input is copied once per call into a heap array with rows zero-padded to whole groups, so the
+ * inner loops need neither masked loads nor segment bounds checks. Threads split the output rows in tiles of 16 taken from a counter.
  *
  * <p>Batch invariance: for a given (x row, weight row) every block performs the same operations in the same order, so
  * an output element does not depend on m, on its row's position, on the tile or on the thread.
@@ -86,7 +85,7 @@ public final class QuantizedLinear implements AutoCloseable {
             return;
         }
         int kp = w.groupsPerRow() * g;
-        MemorySegment xp = kp == k ? x : padded(x, m, k, kp);
+        float[] xp = padded(x, m, k, kp);
         int tiles = (n + TILE - 1) / TILE;
         AtomicInteger next = new AtomicInteger();
         Runnable worker = () -> {
@@ -134,11 +133,11 @@ public final class QuantizedLinear implements AutoCloseable {
         out.setAtIndex(F32, (long) i * n + j, bias == null ? dot : dot + bias.getAtIndex(F32, j));
     }
 
-    /** x copied into m rows of kp floats, zero after column k; freed by the GC with its automatic arena. */
-    private static MemorySegment padded(MemorySegment x, int m, int k, int kp) {
-        MemorySegment xp = Arena.ofAuto().allocate((long) m * kp * Float.BYTES, 64);
+    /** x copied into m rows of kp floats, zero after column k. */
+    private static float[] padded(MemorySegment x, int m, int k, int kp) {
+        float[] xp = new float[Math.multiplyExact(m, kp)];
         for (int i = 0; i < m; i++) {
-            MemorySegment.copy(x, (long) i * k * Float.BYTES, xp, (long) i * kp * Float.BYTES, (long) k * Float.BYTES);
+            MemorySegment.copy(x, F32, (long) i * k * Float.BYTES, xp, i * kp, k);
         }
         return xp;
     }
