@@ -19,9 +19,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * words and unpacks each nibble position into a float vector of codes (shift, mask, int-to-float; see the layout in
  * {@link QuantizedMatrix}), dequantizes it in the register with one FMA ({@code q * (1 / scale) + min}, the division
  * by FlexGen's scale done once per group) and multiplies it into the accumulators of the input rows it meets; see
- * {@link NibbleKernels}. Register blocks: 8 (then 4) input rows x 1 weight row while at least 4 rows remain
- * (prefill), 1 input row x 4 weight rows for the rest (decode: four independent FMA chains, and the weight bytes are
- * what bounds it). The input is copied once per call into a heap array with rows zero-padded to whole groups, so the
+ * {@link NibbleKernels}. Register blocks: 8 (then 4) input rows x 1 weight row while at least 4 rows remain, 1 input
+ * row x 4 weight rows for the rest (decode: four independent FMA chains, and the weight bytes are what bounds it).
+ * From 16 input rows on (prefill) four weight rows at a time are dequantized into a 4 x k scratch instead and swept
+ * against an L2-sized block of inputs with 4x4 tiles ({@link TileKernels}), paying the unpacking once per block. The input is copied once per call into a heap array with rows zero-padded to whole groups, so the
  * inner loops need neither masked loads nor segment bounds checks. Threads split the output rows in tiles of 16 taken from a counter.
  *
  * <p>Batch invariance: for a given (x row, weight row) every block performs the same operations in the same order, so
@@ -36,6 +37,10 @@ public final class QuantizedLinear implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = QuantizedMatrix.F32;
     /** Output rows per task: small enough to balance two to sixteen threads, large enough to amortise the hand-off. */
     private static final int TILE = Integer.getInteger("flexstream.quant.tile", 16) / 4 * 4;
+    /** From this many input rows on, dequantize weight rows into a scratch once per row block ({@link TileKernels}). */
+    private static final int TILE_MIN_ROWS = Integer.getInteger("flexstream.quant.tileMinRows", 16);
+    /** Input rows per block are sized so that the block fits this many bytes (a typical L2 share). */
+    private static final long L2_BYTES = Long.getLong("flexstream.quant.l2Bytes", 256 * 1024);
 
     private final int threads;
     private final ExecutorService pool;
@@ -88,6 +93,10 @@ public final class QuantizedLinear implements AutoCloseable {
         float[] xp = padded(x, m, k, kp);
         int tiles = (n + TILE - 1) / TILE;
         AtomicInteger next = new AtomicInteger();
+        if (m >= TILE_MIN_ROWS && TileKernels.supports(g)) {
+            runParallel(() -> prefillTiles(xp, w, bias, out, m, n, kp, next, tiles), tiles);
+            return;
+        }
         Runnable worker = () -> {
             float[] lanes = new float[8 * L];
             for (int t; (t = next.getAndIncrement()) < tiles; ) {
@@ -126,6 +135,48 @@ public final class QuantizedLinear implements AutoCloseable {
             }
         };
         runParallel(worker, tiles);
+    }
+
+    /**
+     * The prefill path ({@link TileKernels}): per tile of output rows, per block of input rows sized for L2, each group
+     * of four weight rows is dequantized into a scratch and swept with 4x4 register tiles. Results are bit-identical
+     * to the register path's.
+     */
+    private static void prefillTiles(float[] xp, QuantizedMatrix w, MemorySegment bias, MemorySegment out, int m,
+                                     int n, int kp, AtomicInteger next, int tiles) {
+        float[] ws = new float[4 * kp];
+        float[] lanes = new float[16 * L];
+        int rowBlock = (int) Math.max(4, Math.min(m, (L2_BYTES / (4L * kp)) & ~3L));
+        for (int t; (t = next.getAndIncrement()) < tiles; ) {
+            int j0 = t * TILE;
+            int j1 = Math.min(n, j0 + TILE);
+            for (int ib = 0; ib < m; ib += rowBlock) {
+                int ie = Math.min(m, ib + rowBlock);
+                int j = j0;
+                for (; j + 4 <= j1; j += 4) {
+                    TileKernels.dequantize4(w, j, kp, ws);
+                    int i = ib;
+                    for (; i + 4 <= ie; i += 4) {
+                        TileKernels.tile4x4(xp, i, ws, kp, lanes);
+                        for (int q = 0; q < 16; q++) {
+                            put(out, bias, i + q / 4, j + q % 4, n, NibbleKernels.sum(lanes, q));
+                        }
+                    }
+                    for (; i < ie; i++) {
+                        TileKernels.tile1x4(xp, i, ws, kp, lanes);
+                        for (int q = 0; q < 4; q++) {
+                            put(out, bias, i, j + q, n, NibbleKernels.sum(lanes, q));
+                        }
+                    }
+                }
+                for (; j < j1; j++) {
+                    for (int i = ib; i < ie; i++) {
+                        NibbleKernels.dot1x1(xp, w, i, j, kp, lanes);
+                        put(out, bias, i, j, n, NibbleKernels.sum(lanes, 0));
+                    }
+                }
+            }
+        }
     }
 
     /** out[i][j] = dot + bias[j]: the bias is added last, in every block alike. */

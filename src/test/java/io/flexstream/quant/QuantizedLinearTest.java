@@ -73,7 +73,7 @@ class QuantizedLinearTest {
     @Test
     void fusedMatchesDequantizeThenReferenceOnOddShapes() {
         Random rnd = new Random(7);
-        int[][] shapes = {{1, 5, 64}, {1, 33, 100}, {3, 17, 129}, {4, 9, 64}, {5, 31, 200}, {9, 40, 1000}, {2, 3, 1}};
+        int[][] shapes = {{1, 5, 64}, {1, 33, 100}, {3, 17, 129}, {4, 9, 64}, {5, 31, 200}, {9, 40, 1000}, {2, 3, 1}, {21, 19, 130}};
         for (int[] s : shapes) {
             int m = s[0];
             int n = s[1];
@@ -104,11 +104,18 @@ class QuantizedLinearTest {
 
     /** Each output element is bitwise the same alone, in any row of a batch, and with any thread count. */
     @Test
-    void fusedIsBatchInvariant() {
+    void fusedIsBatchInvariantAcrossRegisterBlocks() {
+        batchInvariance(15, 300); // 8 + 4 + 3 rows: the 8x1, 4x1, 1x4 and 1x1 blocks against m = 1
+    }
+
+    @Test
+    void fusedIsBatchInvariantAcrossThePrefillPath() {
+        batchInvariance(23, 200); // the dequantized-scratch 4x4 and 1x4 tiles against m = 1
+    }
+
+    private static void batchInvariance(int m, int k) {
         Random rnd = new Random(11);
-        int m = 15; // 8 + 4 + 3: every register block
         int n = 37;
-        int k = 300;
         MemorySegment x = random(rnd, m * k, 1.0);
         QuantizedMatrix qm = QuantizedMatrix.quantize(random(rnd, n * k, 0.02), n, k, 64, ARENA);
         MemorySegment all = ARENA.allocate((long) m * n * 4);
