@@ -1,5 +1,6 @@
 package io.flexstream.quant;
 
+import io.flexstream.kernel.CpuKernels;
 import jdk.incubator.vector.FloatVector;
 
 import java.io.IOException;
@@ -12,9 +13,10 @@ import java.util.Arrays;
 import java.util.Random;
 
 /**
- * {@code flexstream bench quant}: GFLOP/s of the fused 4-bit linear against an fp32 linear of the same shape and loop
- * structure ({@link Fp32Linear}), both with weights in memory, at OPT-1.3B shapes (k = 2048, n = 2048 and 8192), plus
- * the bytes ratio. Each case reports the median of timed calls after warm-up; 2 * m * n * k flops per call.
+ * {@code flexstream bench quant}: GFLOP/s of the fused 4-bit linear ({@link QuantizedLinear}) against the engine's fp32
+ * linear ({@link CpuKernels#linear}) with the same threads, both with weights in memory, at OPT-1.3B shapes (k = 2048,
+ * n = 2048 and 8192), plus the bytes ratio. The two kernels are timed alternately, call by call, so that load from
+ * other processes hits both alike; each case reports the median per call after warm-up; 2 * m * n * k flops per call.
  *
  * <p>Run: {@code java --add-modules jdk.incubator.vector -cp ... io.flexstream.quant.QuantBenchmark [threads]
  * [seconds-per-case] [m,m,...]}.
@@ -49,6 +51,9 @@ public final class QuantBenchmark {
         double seconds = args.length > 1 ? Double.parseDouble(args[1]) : 1.0;
         int[] ms = args.length > 2 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray()
                 : new int[]{1, 4, 16, 64, 512};
+        System.out.println("command: java --add-modules jdk.incubator.vector io.flexstream.quant.QuantBenchmark "
+                + threads + " " + seconds + " " + Arrays.stream(ms).mapToObj(String::valueOf)
+                .collect(java.util.stream.Collectors.joining(",")));
         run(System.out, threads, 2048, new int[]{2048, 8192}, ms, seconds);
     }
 
@@ -61,7 +66,8 @@ public final class QuantBenchmark {
         int r = 0;
         try (Arena arena = Arena.ofShared();
              QuantizedLinear quant = new QuantizedLinear(threads);
-             Fp32Linear fp32 = new Fp32Linear(threads)) {
+             CpuKernels fp32 = new CpuKernels(threads)) {
+            out.println("4-bit: " + quant.name() + "; fp32: " + fp32.name());
             Random rnd = new Random(1);
             for (int n : ns) {
                 MemorySegment w = fill(arena, (long) n * k, rnd, 0.02);
@@ -74,7 +80,7 @@ public final class QuantBenchmark {
                     MemorySegment x = fill(arena, (long) m * k, rnd, 1.0);
                     MemorySegment y = arena.allocate((long) m * n * 4, 64);
                     double[] t = medians(() -> quant.linear(x, qm, null, y, m, n, k),
-                            () -> fp32.linear(x, w, y, m, n, k), secondsPerCase);
+                            () -> fp32.linear(x, w, null, y, m, n, k), secondsPerCase);
                     Result res = new Result(m, n, k, t[0], t[1]);
                     results[r++] = res;
                     out.printf("%6d %6d %6d %14.1f %14.1f %7.2fx%n", m, n, k, res.quantGflops(), res.fp32Gflops(),
