@@ -102,6 +102,35 @@ class QuantizedLinearTest {
         }
     }
 
+    /** Constant and all-zero weight rows (scale clamped, not inf) decode to their constant: no NaN reaches y. */
+    @Test
+    void constantWeightRowsGiveExactProductsWithoutNaN() {
+        int m = 20;
+        int n = 6;
+        int k = 100;
+        MemorySegment w = ARENA.allocate((long) n * k * 4);
+        for (int j = 0; j < n; j++) {
+            for (int p = 0; p < k; p++) {
+                w.setAtIndex(F, (long) j * k + p, j == 0 ? 0f : 0.25f * j);
+            }
+        }
+        MemorySegment x = ARENA.allocate((long) m * k * 4);
+        for (int p = 0; p < m * k; p++) {
+            x.setAtIndex(F, p, 1f);
+        }
+        QuantizedMatrix qm = QuantizedMatrix.quantize(w, n, k, 64, ARENA);
+        for (int mm : new int[]{1, m}) { // register path and prefill path
+            MemorySegment y = ARENA.allocate((long) mm * n * 4);
+            KERNEL.linear(x, qm, null, y, mm, n, k);
+            for (int i = 0; i < mm; i++) {
+                for (int j = 0; j < n; j++) {
+                    // group 2 holds 36 constants and 28 zeros of padding: min 0 and max 0.25j are both exact codes
+                    assertEquals(0.25f * j * k, y.getAtIndex(F, (long) i * n + j), 1e-6f * k, "row " + j);
+                }
+            }
+        }
+    }
+
     /** Each output element is bitwise the same alone, in any row of a batch, and with any thread count. */
     @Test
     void fusedIsBatchInvariantAcrossRegisterBlocks() {
