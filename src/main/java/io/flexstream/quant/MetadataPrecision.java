@@ -5,7 +5,7 @@ package io.flexstream.quant;
  * The values held in memory are always floats that are exactly representable in the chosen precision.
  */
 public enum MetadataPrecision {
-    /** 2 bytes per value; FlexGen's choice, and the one that meets the 0.29x-of-fp16 budget (36 bytes per 64 values). */
+    /** 2 bytes per value: FlexGen's choice, the one that meets the 0.29x-of-fp16 budget (36 bytes per 64 values). */
     FP16(2),
     /** 4 bytes per value (40 bytes per 64 values, 0.3125x of fp16). */
     FP32(4);

@@ -60,8 +60,8 @@ public final class QuantBenchmark {
     /** Measures every (m, n) at the given k and prints a table; returns the results in print order. */
     public static Result[] run(PrintStream out, int threads, int k, int[] ns, int[] ms, double secondsPerCase) {
         out.println("machine: " + machine());
-        out.printf("threads %d, k %d, group 64, fp16 metadata, about %.1f s per case, kernels alternated, median of calls,"
-                + " clock %s%n", threads, k, secondsPerCase, CPU_TIME ? "thread CPU time" : "wall");
+        out.printf("threads %d, k %d, group 64, fp16 metadata, about %.1f s per case, kernels alternated,"
+                + " median of calls, clock %s%n", threads, k, secondsPerCase, CPU_TIME ? "thread CPU time" : "wall");
         Result[] results = new Result[ns.length * ms.length];
         int r = 0;
         try (Arena arena = Arena.ofShared();

@@ -22,11 +22,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link NibbleKernels}. Register blocks: 8 (then 4) input rows x 1 weight row while at least 4 rows remain, 1 input
  * row x 4 weight rows for the rest (decode: four independent FMA chains, and the weight bytes are what bounds it).
  * From 16 input rows on (prefill) four weight rows at a time are dequantized into a 4 x k scratch instead and swept
- * against an L2-sized block of inputs with 4x4 tiles ({@link TileKernels}), paying the unpacking once per block. The input is copied once per call into a heap array with rows zero-padded to whole groups, so the
- * inner loops need neither masked loads nor segment bounds checks. Threads split the output rows in tiles of 16 taken from a counter.
+ * against an L2-sized block of inputs with 4x4 tiles ({@link TileKernels}), paying the unpacking once per block. The
+ * input is copied once per call into a heap array with rows zero-padded to whole groups, so the inner loops need
+ * neither masked loads nor segment bounds checks. Threads split the output rows in tiles of 16 taken from a counter.
  *
- * <p>Batch invariance: for a given (x row, weight row) every block performs the same operations in the same order, so
- * an output element does not depend on m, on its row's position, on the tile or on the thread.
+ * <p>Batch invariance: for a given (x row, weight row) every block of both paths performs the same operations in the
+ * same order, so an output element does not depend on m, on its row's position, on the tile or on the thread (the
+ * tests compare bits). The fused result differs from {@link #linearReference} by fp32 rounding only (the reference
+ * divides by the scale per element and sums sequentially; the kernel multiplies by its reciprocal and sums in lanes).
  *
  * <p>The vector path needs the group's word count {@code groupSize / 8} to be a multiple of the lane count (any
  * multiple of 64 with 8 lanes); other group sizes take the scalar reference.

@@ -13,10 +13,9 @@ import java.nio.ByteOrder;
  * groups of consecutive columns, the last one zero-padded (the zeros take part in min/max, as in FlexGen). FlexGen
  * groups weights along the output dimension instead (group_dim 0, FLEXGEN.md 4.3) because it dequantizes the whole
  * layer before an fp16 GEMM; a fused dot product wants the opposite: each output element {@code y[i][r]} is a dot
- * product of one input row with one weight row, so grouping along that row lets the kernel read a row's bytes and
- * metadata sequentially, keep one (scale, min) per 64 products, and factor the dequantization out of the inner loop:
- * {@code sum_t x_t (q_t / s + mn) = (1 / s) sum_t x_t q_t + mn sum_t x_t}, where {@code sum_t x_t} is computed once per
- * input row and group, shared by all output rows. The per-group math (scale, rounding, clamping) is FlexGen's
+ * product of one input row with one weight row, so grouping along that row lets the kernel stream a row's bytes and
+ * metadata sequentially, broadcast one (scale, min) pair per 64 products, and never mix groups in a vector. (Grouped
+ * along the output dimension, each 8-wide vector of a row would need 8 different scales and mins.) The per-group math (scale, rounding, clamping) is FlexGen's
  * ({@link GroupMath}); only the axis and the byte order differ.
  *
  * <p><b>Nibble order within a group</b>: a group of g codes takes {@code g / 2} bytes, read as {@code W = g / 8}
@@ -28,9 +27,9 @@ import java.nio.ByteOrder;
  * AVX2.) For g = 64 that is 8 words: exactly one 256-bit vector per group.
  *
  * <p><b>Storage</b>: {@code packed} holds {@code rows * groupsPerRow * groupSize / 2} bytes, group (r, g) at byte
- * offset {@code (r * groupsPerRow + g) * groupSize / 2}. {@code metadata} holds per group the pair (scale, min) as little-endian fp16
- * (FlexGen's precision), 4 bytes per group at offset {@code (r * groupsPerRow + g) * 4}; scale is the multiplier
- * 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of fp16 (0.070x fp32).
+ * offset {@code (r * groupsPerRow + g) * groupSize / 2}. {@code metadata} holds per group the pair (scale, min) as
+ * little-endian fp16 (FlexGen's precision), 4 bytes per group at offset {@code (r * groupsPerRow + g) * 4}; scale is
+ * the multiplier 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of fp16 (0.070x fp32).
  *
  * @param rows      output features (n)
  * @param cols      input features (k), the grouped dimension
@@ -53,7 +52,8 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
         }
         int gpr = (cols + groupSize - 1) / groupSize;
         if (packed.byteSize() != (long) rows * gpr * (groupSize / 2) || metadata.byteSize() != (long) rows * gpr * 4) {
-            throw new IllegalArgumentException("segment sizes do not match " + rows + "x" + cols + " group " + groupSize);
+            throw new IllegalArgumentException(
+                    "segment sizes do not match " + rows + "x" + cols + " group " + groupSize);
         }
     }
 
@@ -96,7 +96,8 @@ public record QuantizedMatrix(int rows, int cols, int groupSize, MemorySegment p
 
     /**
      * Quantizes one zero-padded group of {@code group.length} values into group slot {@code slot} of a packed segment
-     * (slot * half bytes in) and its metadata (slot * 4 bytes in), in this class's byte order. Shared with the KV cache.
+     * (slot * length / 2 bytes in) and its metadata (slot * 4 bytes in), in this class's nibble order. Shared with the
+     * KV cache.
      */
     static void writeGroup(float[] group, MemorySegment packed, MemorySegment meta, long slot) {
         int words = group.length / 8;

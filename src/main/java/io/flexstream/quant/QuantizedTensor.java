@@ -13,7 +13,8 @@ import java.util.Arrays;
  *   <li>{@code metadata} has shape {@code prefix + (groups, 2) + suffix}: index 0 on the length-2 axis is the scale
  *       (the multiplier 15 / (max - min), not the step), index 1 the min; values are rounded to {@code precision}.</li>
  * </ul>
- * The padded tail of the last group (zeros before quantizing) is stored too; {@link GroupQuantizer#dequantize} drops it.
+ * The padded tail of the last group (zeros before quantizing) is stored too; {@link GroupQuantizer#dequantize} drops
+ * it.
  *
  * @param shape     original shape (elements), row-major
  * @param axis      the grouped axis

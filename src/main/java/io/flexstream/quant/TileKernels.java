@@ -21,6 +21,7 @@ import java.nio.ByteOrder;
 final class TileKernels {
 
     private static final int L = NibbleKernels.L;
+    private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private TileKernels() {
     }
@@ -40,7 +41,7 @@ final class TileKernels {
                 long slot = (long) (j + r) * gpr + gr;
                 FloatVector step = NibbleKernels.step(meta, slot);
                 FloatVector mn = NibbleKernels.min(meta, slot);
-                IntVector v = IntVector.fromMemorySegment(NibbleKernels.I, packed, slot * L * 4, ByteOrder.LITTLE_ENDIAN);
+                IntVector v = IntVector.fromMemorySegment(NibbleKernels.I, packed, slot * L * 4, LE);
                 int t = r * kp + gr * 8 * L;
                 for (int sh = 0; sh < 32; sh += 4, t += L) {
                     NibbleKernels.codes(v, sh).fma(step, mn).intoArray(ws, t);

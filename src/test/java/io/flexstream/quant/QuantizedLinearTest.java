@@ -73,7 +73,8 @@ class QuantizedLinearTest {
     @Test
     void fusedMatchesDequantizeThenReferenceOnOddShapes() {
         Random rnd = new Random(7);
-        int[][] shapes = {{1, 5, 64}, {1, 33, 100}, {3, 17, 129}, {4, 9, 64}, {5, 31, 200}, {9, 40, 1000}, {2, 3, 1}, {21, 19, 130}};
+        int[][] shapes = {{1, 5, 64}, {1, 33, 100}, {3, 17, 129}, {4, 9, 64}, {5, 31, 200}, {9, 40, 1000}, {2, 3, 1},
+            {21, 19, 130}}; // m, n, k; the last takes the prefill path
         for (int[] s : shapes) {
             int m = s[0];
             int n = s[1];
