@@ -15,21 +15,22 @@ import java.nio.ByteOrder;
  * layer before an fp16 GEMM; a fused dot product wants the opposite: each output element {@code y[i][r]} is a dot
  * product of one input row with one weight row, so grouping along that row lets the kernel stream a row's bytes and
  * metadata sequentially, broadcast one (scale, min) pair per 64 products, and never mix groups in a vector. (Grouped
- * along the output dimension, each 8-wide vector of a row would need 8 different scales and mins.) The per-group math (scale, rounding, clamping) is FlexGen's
- * ({@link GroupMath}); only the axis and the byte order differ.
+ * along the output dimension, each 8-wide vector of a row would need 8 different scales and mins.) The per-group math
+ * (scale, rounding, clamping) is FlexGen's ({@link GroupMath}); only the axis and the byte order differ.
  *
  * <p><b>Nibble order within a group</b>: a group of g codes takes {@code g / 2} bytes, read as {@code W = g / 8}
  * little-endian 32-bit words; element e of the group sits in word {@code e mod W} at bits {@code 4 * (e div W)}
  * (nibble 0 = the lowest four bits). An int vector of V lanes loaded from words [h*V, h*V + V) then yields, for each
  * nibble s, the codes of the V <em>consecutive</em> elements {@code s*W + h*V ...}: one shift, one mask and one
  * int-to-float conversion per V codes, all in one register width, matching a plain load of x. (FlexGen's even/odd
- * byte pairing, or a byte-per-pair order, needs byte-to-float widening or lane shuffles, several times slower on
- * AVX2.) For g = 64 that is 8 words: exactly one 256-bit vector per group.
+ * byte pairing needs lane shuffles to de-interleave, and any byte order needs byte-to-float widening across register
+ * widths.) For g = 64 that is 8 words: exactly one 256-bit vector per group.
  *
  * <p><b>Storage</b>: {@code packed} holds {@code rows * groupsPerRow * groupSize / 2} bytes, group (r, g) at byte
  * offset {@code (r * groupsPerRow + g) * groupSize / 2}. {@code metadata} holds per group the pair (scale, min) as
  * little-endian fp16 (FlexGen's precision), 4 bytes per group at offset {@code (r * groupsPerRow + g) * 4}; scale is
- * the multiplier 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of fp16 (0.070x fp32).
+ * the multiplier 15 / (max - min). With groups of 64: 32 + 4 = 36 bytes per 64 weights, 0.281x the 128 bytes of
+ * fp16 (0.141x of fp32).
  *
  * @param rows      output features (n)
  * @param cols      input features (k), the grouped dimension
