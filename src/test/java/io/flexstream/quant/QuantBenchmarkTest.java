@@ -24,4 +24,12 @@ class QuantBenchmarkTest {
             assertTrue(r.quantGflops() > 0 && r.fp32Gflops() > 0, text);
         }
     }
+
+    @Test
+    void kvRunPrintsBothRates() {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        double[] t = QuantBenchmark.runKv(new PrintStream(bytes, true, StandardCharsets.UTF_8), 2, 64, 16, 0.05);
+        String text = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(t[0] > 0 && t[1] > 0 && text.contains("cache 0.281x of fp16"), text);
+    }
 }
