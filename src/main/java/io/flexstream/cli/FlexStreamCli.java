@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
                 ModelCommand.class,
                 GenerateCommand.class,
                 BenchCommand.class,
+                PolicyCommand.class,
+                ProfileCommand.class,
         })
 public final class FlexStreamCli implements Runnable {
 

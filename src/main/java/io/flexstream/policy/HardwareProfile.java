@@ -1,0 +1,159 @@
+package io.flexstream.policy;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The machine constants the cost model needs. All values are in base units: BYTES, BYTES PER SECOND, FLOP PER SECOND
+ * (a multiply-add counts as 2 FLOP), ELEMENTS PER SECOND. FlexGen's constants are quoted in GB/s with GB = 2^30 bytes
+ * and TFLOPS with T = 10^12; {@link #GIB} and {@link #TERA} convert.
+ *
+ * <p>"device" is the compute device tier (the GPU, or the device budget of the CPU backend), "host" is host memory,
+ * "disk" is the file tier read and written with O_DIRECT. FlexGen fitted its bandwidths per traffic kind (the device to
+ * host link is ~5x slower for cache than for hidden states in its fit), so the profile keeps them separate.
+ *
+ * @param name                         label, e.g. {@code t4-flexgen}
+ * @param description                  where the numbers come from
+ * @param deviceMemoryBytes            device tier capacity
+ * @param hostMemoryBytes              host tier capacity
+ * @param diskBytes                    disk tier capacity
+ * @param hostToDevice                 host to device, weights, hidden states and cache (FlexGen ctog_bdw)
+ * @param deviceToHostCache            device to host, KV cache (gtoc_bdw_cache)
+ * @param deviceToHostHidden           device to host, hidden states (gtoc_bdw_hidden)
+ * @param diskToHost                   disk to host with O_DIRECT (dtoc_bdw)
+ * @param hostToDiskCachePrefill       host to disk, KV cache written in prefill (ctod_bdw_cache_p)
+ * @param hostToDiskHiddenPrefill      host to disk, hidden states in prefill (ctod_bdw_hidden_p)
+ * @param hostToDiskDecode             host to disk, anything written in decode (ctod_bdw_g)
+ * @param matmulFlopsPrefill           device GEMM rate at prefill shapes (mm_flops_p)
+ * @param matmulFlopsDecode            device GEMM rate at decode shapes (mm_flops_g)
+ * @param attentionFlopsPrefill        device batched GEMM (attention) rate in prefill (bmm_flops_p)
+ * @param attentionFlopsDecode         device batched GEMM (attention) rate in decode (bmm_flops_g)
+ * @param hostAttentionFlops           host attention rate for delegated decode attention (cpu_flops)
+ * @param cpuCorrectionC1              FlexGen's c1 of the host attention efficiency factor
+ * @param cpuCorrectionC2              FlexGen's c2 (small-batch penalty)
+ * @param cpuCorrectionC3              FlexGen's c3 (small-hidden penalty)
+ * @param dequantizeElementsPerSecond  4-bit to fp16 dequantization rate on the device; FlexStream cost mode only
+ */
+public record HardwareProfile(String name, String description,
+                              long deviceMemoryBytes, long hostMemoryBytes, long diskBytes,
+                              double hostToDevice, double deviceToHostCache, double deviceToHostHidden,
+                              double diskToHost,
+                              double hostToDiskCachePrefill, double hostToDiskHiddenPrefill, double hostToDiskDecode,
+                              double matmulFlopsPrefill, double matmulFlopsDecode,
+                              double attentionFlopsPrefill, double attentionFlopsDecode,
+                              double hostAttentionFlops,
+                              double cpuCorrectionC1, double cpuCorrectionC2, double cpuCorrectionC3,
+                              double dequantizeElementsPerSecond) {
+
+    /** FlexGen's GB (utils.py): 2^30 bytes. */
+    public static final double GIB = 1L << 30;
+    /** FlexGen's T of TFLOPS: 10^12. */
+    public static final double TERA = 1e12;
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(DeserializationFeature.FAIL_ON_NULL_FOR_PRIMITIVES)
+            .enable(DeserializationFeature.FAIL_ON_MISSING_CREATOR_PROPERTIES);
+
+    public HardwareProfile {
+        if (name == null || name.isBlank()) throw new IllegalArgumentException("hardware profile: name must not be blank");
+        positive(name, "deviceMemoryBytes", deviceMemoryBytes);
+        positive(name, "hostMemoryBytes", hostMemoryBytes);
+        if (diskBytes < 0) throw new IllegalArgumentException("hardware profile " + name + ": diskBytes must be >= 0");
+        positive(name, "hostToDevice", hostToDevice);
+        positive(name, "deviceToHostCache", deviceToHostCache);
+        positive(name, "deviceToHostHidden", deviceToHostHidden);
+        positive(name, "diskToHost", diskToHost);
+        positive(name, "hostToDiskCachePrefill", hostToDiskCachePrefill);
+        positive(name, "hostToDiskHiddenPrefill", hostToDiskHiddenPrefill);
+        positive(name, "hostToDiskDecode", hostToDiskDecode);
+        positive(name, "matmulFlopsPrefill", matmulFlopsPrefill);
+        positive(name, "matmulFlopsDecode", matmulFlopsDecode);
+        positive(name, "attentionFlopsPrefill", attentionFlopsPrefill);
+        positive(name, "attentionFlopsDecode", attentionFlopsDecode);
+        positive(name, "hostAttentionFlops", hostAttentionFlops);
+        positive(name, "dequantizeElementsPerSecond", dequantizeElementsPerSecond);
+    }
+
+    private static void positive(String profile, String key, double v) {
+        if (!(v > 0) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException("hardware profile " + profile + ": " + key + " must be a positive finite number, got " + v);
+        }
+    }
+
+    /**
+     * A built-in profile by name (resource {@code /io/flexstream/policy/hardware/NAME.json}) or a JSON file path. Names
+     * are tried first; anything containing a path separator or ending in {@code .json} is read as a file.
+     */
+    public static HardwareProfile load(String nameOrFile) {
+        boolean looksLikePath = nameOrFile.contains("/") || nameOrFile.endsWith(".json");
+        if (!looksLikePath) {
+            try (InputStream in = HardwareProfile.class.getResourceAsStream("hardware/" + nameOrFile + ".json")) {
+                if (in != null) return JSON.readValue(in, HardwareProfile.class);
+            } catch (IOException e) {
+                throw new UncheckedIOException("built-in hardware profile " + nameOrFile + " is unreadable", e);
+            }
+        }
+        Path file = Path.of(nameOrFile);
+        if (!Files.isRegularFile(file)) {
+            throw new IllegalArgumentException("hardware profile '" + nameOrFile + "' is neither a built-in name"
+                    + " (t4-flexgen, cpu-2core-estimate)"
+                    + " nor a readable JSON file");
+        }
+        return read(file);
+    }
+
+    public static HardwareProfile read(Path file) {
+        try {
+            return JSON.readValue(file.toFile(), HardwareProfile.class);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read hardware profile " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    public void write(Path file) {
+        try {
+            JSON.writeValue(file.toFile(), this);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot write hardware profile " + file, e);
+        }
+    }
+
+    public String toJson() {
+        try {
+            return JSON.writeValueAsString(this);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The same machine with other tier capacities (e.g. FlexGen's evaluation of fixed policies with a 16 GB GPU). */
+    public HardwareProfile withCapacities(long deviceBytes, long hostBytes, long disk) {
+        return new HardwareProfile(name, description, deviceBytes, hostBytes, disk, hostToDevice, deviceToHostCache,
+                deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill, hostToDiskDecode,
+                matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode, hostAttentionFlops,
+                cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond);
+    }
+
+    /**
+     * FlexGen's host-attention efficiency: {@code max(0.1, 1 + c1 a b - c2 a - c3 b)} with {@code a = max(0,
+     * log2(64/gbs))} and {@code b = max(0, log2(4096/h1))}; small batches and small hidden sizes use the host's FLOPs
+     * less well. The 0.1 floor keeps the rate positive.
+     */
+    public double hostAttentionEfficiency(int gpuBatchSize, int hidden) {
+        double a = Math.max(0, log2(64.0 / gpuBatchSize));
+        double b = Math.max(0, log2(4096.0 / hidden));
+        return Math.max(0.1, 1 + cpuCorrectionC1 * a * b - cpuCorrectionC2 * a - cpuCorrectionC3 * b);
+    }
+
+    private static double log2(double x) {
+        return Math.log(x) / Math.log(2);
+    }
+}
