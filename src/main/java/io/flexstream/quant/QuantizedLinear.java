@@ -24,7 +24,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * From 16 input rows on (prefill) four weight rows at a time are dequantized into a 4 x k scratch instead and swept
  * against an L2-sized block of inputs with 4x4 tiles ({@link TileKernels}), paying the unpacking once per block. The
  * input is copied once per call into a heap array with rows zero-padded to whole groups, so the inner loops need
- * neither masked loads nor segment bounds checks. Threads split the output rows in tiles of 16 taken from a counter.
+ * neither masked loads nor segment bounds checks. Threads split the output rows in tiles (16 rows, 64 on the prefill
+ * path) taken from a counter.
  *
  * <p>Batch invariance: for a given (x row, weight row) every block of both paths performs the same operations in the
  * same order, so an output element does not depend on m, on its row's position, on the tile or on the thread (the
@@ -40,6 +41,11 @@ public final class QuantizedLinear implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = QuantizedMatrix.F32;
     /** Output rows per task: small enough to balance two to sixteen threads, large enough to amortise the hand-off. */
     private static final int TILE = Integer.getInteger("flexstream.quant.tile", 16) / 4 * 4;
+    /**
+     * Output rows per task on the prefill path: each task sweeps all of x once per L2 block, so larger tiles re-read
+     * x fewer times (n / 64 passes; 128 tasks at n = 8192, 32 at n = 2048).
+     */
+    private static final int PREFILL_TILE = Integer.getInteger("flexstream.quant.prefillTile", 64) / 4 * 4;
     /** From this many input rows on, dequantize weight rows into a scratch once per row block ({@link TileKernels}). */
     private static final int TILE_MIN_ROWS = Integer.getInteger("flexstream.quant.tileMinRows", 16);
     /** Input rows per block are sized so that the block fits this many bytes (a typical L2 share). */
@@ -94,12 +100,13 @@ public final class QuantizedLinear implements AutoCloseable {
         }
         int kp = w.groupsPerRow() * g;
         float[] xp = padded(x, m, k, kp);
-        int tiles = (n + TILE - 1) / TILE;
         AtomicInteger next = new AtomicInteger();
         if (m >= TILE_MIN_ROWS && TileKernels.supports(g)) {
+            int tiles = (n + PREFILL_TILE - 1) / PREFILL_TILE;
             runParallel(() -> prefillTiles(xp, w, bias, out, m, n, kp, next, tiles), tiles);
             return;
         }
+        int tiles = (n + TILE - 1) / TILE;
         Runnable worker = () -> {
             float[] lanes = new float[8 * L];
             for (int t; (t = next.getAndIncrement()) < tiles; ) {
@@ -151,8 +158,8 @@ public final class QuantizedLinear implements AutoCloseable {
         float[] lanes = new float[16 * L];
         int rowBlock = (int) Math.max(4, Math.min(m, (L2_BYTES / (4L * kp)) & ~3L));
         for (int t; (t = next.getAndIncrement()) < tiles; ) {
-            int j0 = t * TILE;
-            int j1 = Math.min(n, j0 + TILE);
+            int j0 = t * PREFILL_TILE;
+            int j1 = Math.min(n, j0 + PREFILL_TILE);
             for (int ib = 0; ib < m; ib += rowBlock) {
                 int ie = Math.min(m, ib + rowBlock);
                 int j = j0;
