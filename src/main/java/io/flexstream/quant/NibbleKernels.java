@@ -18,13 +18,13 @@ import java.nio.ByteOrder;
  * <p>Every block computes each element with the same operations in the same order, so a result never depends on the
  * block it was computed in (batch invariance): {@code acc = 0}; per group, {@code step = 1 / scale} and {@code min}
  * broadcast; per word block h and nibble shift s ascending, {@code w = q.fma(step, min)} (the dequantized weight,
- * FlexGen's {@code q / scale + min} with the division done once per group, within an ulp of it) and
+ * FlexGen's {@code q / scale + min} with the division done once per group: equal up to fp32 rounding) and
  * {@code acc = x.fma(w, acc)}; finally the lanes are summed in index order. Keep the blocks in step when editing one.
  *
  * <p>Cost per 8 codes (AVX2): shift, mask, int-to-float, one FMA to dequantize, then a load and an FMA per input row.
  * The 8x1 block (m >= 8) spends 20 vector ops per 64 multiply-adds, close to an fp32 4x1 block's 18, with 13 of the
- * 16 AVX2 registers live (a 4x2 block needs 18 and spills); the 1x4 block (decode) reads an eighth of the bytes of
- * fp32 weights, which is what bounds an fp32 matrix-vector product.
+ * 16 AVX2 registers live (a 4x2 block needs 18 and spills); the 1x4 block (decode) reads 0.14x the bytes of fp32
+ * weights, and bytes are what bound an fp32 matrix-vector product.
  */
 final class NibbleKernels {
 
