@@ -12,8 +12,9 @@ import java.nio.ByteOrder;
 /**
  * Register blocks of the fused 4-bit dot products of {@link QuantizedLinear}: {@code y[i][j] = sum_p x[i][p] W'[j][p]}
  * for a few input rows i and weight rows j at once, over inputs copied to a heap array and zero-padded to whole groups
- * ({@code kp} columns). The copy is small (m x kp floats against n x kp weights) and lets C2 drop the bounds checks
- * that segment loads keep; the packed weights stay in their segment, one int-vector load per 8 x L codes.
+ * (the {@code kp} parameter of each block is that copy's row stride in floats, at least the padded length). The copy
+ * is small (m rows against n weight rows) and lets C2 drop the bounds checks that segment loads keep; the packed
+ * weights stay in their segment, one int-vector load per 8 x L codes.
  *
  * <p>Every block computes each element with the same operations in the same order, so a result never depends on the
  * block it was computed in (batch invariance): {@code acc = 0}; per group, {@code step = 1 / scale} and {@code min}

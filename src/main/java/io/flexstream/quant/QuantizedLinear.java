@@ -48,6 +48,13 @@ public final class QuantizedLinear implements AutoCloseable {
     private static final int PREFILL_TILE = Integer.getInteger("flexstream.quant.prefillTile", 64) / 4 * 4;
     /** From this many input rows on, dequantize weight rows into a scratch once per row block ({@link TileKernels}). */
     private static final int TILE_MIN_ROWS = Integer.getInteger("flexstream.quant.tileMinRows", 16);
+    /**
+     * Floats added to the row stride of the input copy and of the prefill scratch. With k = 2048 rows are 8 KiB apart,
+     * so the 4 input and 4 weight streams of a 4x4 tile all map to the same L1 sets; whether they then evict each other
+     * depended on where the heap placed the two arrays, and prefill ran at 15 or 37 GFLOP/s from one JVM to the next.
+     * One 64-byte line of skew per row spreads them over different sets.
+     */
+    private static final int ROW_SKEW = 16;
     /** Input rows per block are sized so that the block fits this many bytes (a typical L2 share). */
     private static final long L2_BYTES = Long.getLong("flexstream.quant.l2Bytes", 256 * 1024);
 
@@ -99,11 +106,12 @@ public final class QuantizedLinear implements AutoCloseable {
             return;
         }
         int kp = w.groupsPerRow() * g;
-        float[] xp = padded(x, m, k, kp);
+        int stride = kp + ROW_SKEW;
+        float[] xp = padded(x, m, k, stride);
         AtomicInteger next = new AtomicInteger();
         if (m >= TILE_MIN_ROWS && TileKernels.supports(g)) {
             int tiles = (n + PREFILL_TILE - 1) / PREFILL_TILE;
-            runParallel(() -> prefillTiles(xp, w, bias, out, m, n, kp, next, tiles), tiles);
+            runParallel(() -> prefillTiles(xp, w, bias, out, m, n, kp, stride, next, tiles), tiles);
             return;
         }
         int tiles = (n + TILE - 1) / TILE;
@@ -115,7 +123,7 @@ public final class QuantizedLinear implements AutoCloseable {
                 int i = 0;
                 for (; i + 8 <= m; i += 8) {
                     for (int j = j0; j < j1; j++) {
-                        NibbleKernels.dot8x1(xp, w, i, j, kp, lanes);
+                        NibbleKernels.dot8x1(xp, w, i, j, stride, lanes);
                         for (int q = 0; q < 8; q++) {
                             put(out, bias, i + q, j, n, NibbleKernels.sum(lanes, q));
                         }
@@ -123,7 +131,7 @@ public final class QuantizedLinear implements AutoCloseable {
                 }
                 for (; i + 4 <= m; i += 4) {
                     for (int j = j0; j < j1; j++) {
-                        NibbleKernels.dot4x1(xp, w, i, j, kp, lanes);
+                        NibbleKernels.dot4x1(xp, w, i, j, stride, lanes);
                         for (int q = 0; q < 4; q++) {
                             put(out, bias, i + q, j, n, NibbleKernels.sum(lanes, q));
                         }
@@ -132,13 +140,13 @@ public final class QuantizedLinear implements AutoCloseable {
                 for (; i < m; i++) {
                     int j = j0;
                     for (; j + 4 <= j1; j += 4) {
-                        NibbleKernels.dot1x4(xp, w, i, j, kp, lanes);
+                        NibbleKernels.dot1x4(xp, w, i, j, stride, lanes);
                         for (int q = 0; q < 4; q++) {
                             put(out, bias, i, j + q, n, NibbleKernels.sum(lanes, q));
                         }
                     }
                     for (; j < j1; j++) {
-                        NibbleKernels.dot1x1(xp, w, i, j, kp, lanes);
+                        NibbleKernels.dot1x1(xp, w, i, j, stride, lanes);
                         put(out, bias, i, j, n, NibbleKernels.sum(lanes, 0));
                     }
                 }
@@ -153,10 +161,10 @@ public final class QuantizedLinear implements AutoCloseable {
      * to the register path's.
      */
     private static void prefillTiles(float[] xp, QuantizedMatrix w, MemorySegment bias, MemorySegment out, int m,
-                                     int n, int kp, AtomicInteger next, int tiles) {
-        float[] ws = new float[4 * kp];
+                                     int n, int kp, int stride, AtomicInteger next, int tiles) {
+        float[] ws = new float[4 * stride];
         float[] lanes = new float[16 * L];
-        int rowBlock = (int) Math.max(4, Math.min(m, (L2_BYTES / (4L * kp)) & ~3L));
+        int rowBlock = (int) Math.max(4, Math.min(m, (L2_BYTES / (4L * stride)) & ~3L));
         for (int t; (t = next.getAndIncrement()) < tiles; ) {
             int j0 = t * PREFILL_TILE;
             int j1 = Math.min(n, j0 + PREFILL_TILE);
@@ -164,16 +172,16 @@ public final class QuantizedLinear implements AutoCloseable {
                 int ie = Math.min(m, ib + rowBlock);
                 int j = j0;
                 for (; j + 4 <= j1; j += 4) {
-                    TileKernels.dequantize4(w, j, kp, ws);
+                    TileKernels.dequantize4(w, j, stride, ws);
                     int i = ib;
                     for (; i + 4 <= ie; i += 4) {
-                        TileKernels.tile4x4(xp, i, ws, kp, lanes);
+                        TileKernels.tile4x4(xp, i, ws, kp, stride, lanes);
                         for (int q = 0; q < 16; q++) {
                             put(out, bias, i + q / 4, j + q % 4, n, NibbleKernels.sum(lanes, q));
                         }
                     }
                     for (; i < ie; i++) {
-                        TileKernels.tile1x4(xp, i, ws, kp, lanes);
+                        TileKernels.tile1x4(xp, i, ws, kp, stride, lanes);
                         for (int q = 0; q < 4; q++) {
                             put(out, bias, i, j + q, n, NibbleKernels.sum(lanes, q));
                         }
@@ -181,7 +189,7 @@ public final class QuantizedLinear implements AutoCloseable {
                 }
                 for (; j < j1; j++) {
                     for (int i = ib; i < ie; i++) {
-                        NibbleKernels.dot1x1(xp, w, i, j, kp, lanes);
+                        NibbleKernels.dot1x1(xp, w, i, j, stride, lanes);
                         put(out, bias, i, j, n, NibbleKernels.sum(lanes, 0));
                     }
                 }
@@ -194,11 +202,11 @@ public final class QuantizedLinear implements AutoCloseable {
         out.setAtIndex(F32, (long) i * n + j, bias == null ? dot : dot + bias.getAtIndex(F32, j));
     }
 
-    /** x copied into m rows of kp floats, zero after column k. */
-    private static float[] padded(MemorySegment x, int m, int k, int kp) {
-        float[] xp = new float[Math.multiplyExact(m, kp)];
+    /** x copied into m rows {@code stride} floats apart, zero from column k on. */
+    private static float[] padded(MemorySegment x, int m, int k, int stride) {
+        float[] xp = new float[Math.multiplyExact(m, stride)];
         for (int i = 0; i < m; i++) {
-            MemorySegment.copy(x, F32, (long) i * k * Float.BYTES, xp, i * kp, k);
+            MemorySegment.copy(x, F32, (long) i * k * Float.BYTES, xp, i * stride, k);
         }
         return xp;
     }

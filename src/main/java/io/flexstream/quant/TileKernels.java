@@ -31,8 +31,10 @@ final class TileKernels {
         return groupSize == 8 * L;
     }
 
-    /** Weight rows j..j+3 dequantized into {@code ws[r * kp, r * kp + kp)}, in column order (see class comment). */
-    static void dequantize4(QuantizedMatrix w, int j, int kp, float[] ws) {
+    /**
+     * Weight rows j..j+3 dequantized into {@code ws[r * stride, r * stride + kp)}, in column order (see class comment).
+     */
+    static void dequantize4(QuantizedMatrix w, int j, int stride, float[] ws) {
         int gpr = w.groupsPerRow();
         MemorySegment packed = w.packed();
         MemorySegment meta = w.metadata();
@@ -42,7 +44,7 @@ final class TileKernels {
                 FloatVector step = NibbleKernels.step(meta, slot);
                 FloatVector mn = NibbleKernels.min(meta, slot);
                 IntVector v = IntVector.fromMemorySegment(NibbleKernels.I, packed, slot * L * 4, LE);
-                int t = r * kp + gr * 8 * L;
+                int t = r * stride + gr * 8 * L;
                 for (int sh = 0; sh < 32; sh += 4, t += L) {
                     NibbleKernels.codes(v, sh).fma(step, mn).intoArray(ws, t);
                 }
@@ -50,35 +52,38 @@ final class TileKernels {
         }
     }
 
-    /** y[i..i+3][j..j+3] from the scratch; accumulator (i + a, j + b) into lanes[(4a + b) * L ...]. */
-    static void tile4x4(float[] x, int i, float[] ws, int kp, float[] lanes) {
+    /**
+     * y[i..i+3][j..j+3] from the scratch (x and ws rows {@code stride} floats apart, kp used); accumulator
+     * (i + a, j + b) into lanes[(4a + b) * L ...].
+     */
+    static void tile4x4(float[] x, int i, float[] ws, int kp, int stride, float[] lanes) {
         FloatVector z = FloatVector.zero(NibbleKernels.F);
         FloatVector a00 = z, a01 = z, a02 = z, a03 = z;
         FloatVector a10 = z, a11 = z, a12 = z, a13 = z;
         FloatVector a20 = z, a21 = z, a22 = z, a23 = z;
         FloatVector a30 = z, a31 = z, a32 = z, a33 = z;
-        int x0 = i * kp;
+        int x0 = i * stride;
         for (int t = 0; t < kp; t += L) {
             FloatVector w0 = FloatVector.fromArray(NibbleKernels.F, ws, t);
-            FloatVector w1 = FloatVector.fromArray(NibbleKernels.F, ws, kp + t);
-            FloatVector w2 = FloatVector.fromArray(NibbleKernels.F, ws, 2 * kp + t);
-            FloatVector w3 = FloatVector.fromArray(NibbleKernels.F, ws, 3 * kp + t);
+            FloatVector w1 = FloatVector.fromArray(NibbleKernels.F, ws, stride + t);
+            FloatVector w2 = FloatVector.fromArray(NibbleKernels.F, ws, 2 * stride + t);
+            FloatVector w3 = FloatVector.fromArray(NibbleKernels.F, ws, 3 * stride + t);
             FloatVector xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + t);
             a00 = xv.fma(w0, a00);
             a01 = xv.fma(w1, a01);
             a02 = xv.fma(w2, a02);
             a03 = xv.fma(w3, a03);
-            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + kp + t);
+            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + stride + t);
             a10 = xv.fma(w0, a10);
             a11 = xv.fma(w1, a11);
             a12 = xv.fma(w2, a12);
             a13 = xv.fma(w3, a13);
-            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + 2 * kp + t);
+            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + 2 * stride + t);
             a20 = xv.fma(w0, a20);
             a21 = xv.fma(w1, a21);
             a22 = xv.fma(w2, a22);
             a23 = xv.fma(w3, a23);
-            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + 3 * kp + t);
+            xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + 3 * stride + t);
             a30 = xv.fma(w0, a30);
             a31 = xv.fma(w1, a31);
             a32 = xv.fma(w2, a32);
@@ -103,18 +108,18 @@ final class TileKernels {
     }
 
     /** y[i][j..j+3] from the scratch; accumulator (i, j + b) into lanes[b * L ...]. */
-    static void tile1x4(float[] x, int i, float[] ws, int kp, float[] lanes) {
+    static void tile1x4(float[] x, int i, float[] ws, int kp, int stride, float[] lanes) {
         FloatVector a0 = FloatVector.zero(NibbleKernels.F);
         FloatVector a1 = a0;
         FloatVector a2 = a0;
         FloatVector a3 = a0;
-        int x0 = i * kp;
+        int x0 = i * stride;
         for (int t = 0; t < kp; t += L) {
             FloatVector xv = FloatVector.fromArray(NibbleKernels.F, x, x0 + t);
             a0 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, t), a0);
-            a1 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, kp + t), a1);
-            a2 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, 2 * kp + t), a2);
-            a3 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, 3 * kp + t), a3);
+            a1 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, stride + t), a1);
+            a2 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, 2 * stride + t), a2);
+            a3 = xv.fma(FloatVector.fromArray(NibbleKernels.F, ws, 3 * stride + t), a3);
         }
         a0.intoArray(lanes, 0);
         a1.intoArray(lanes, L);
