@@ -18,27 +18,15 @@ public final class RangeStore implements AutoCloseable {
     private final MemoryTier.Buffer device;
     private final MemoryTier.Buffer host;
     private final DiskTier.Region disk;
+    private final TierParts parts;
 
     public RangeStore(Tiers tiers, long bytes, TierShares shares, String what) {
         this.bytes = bytes;
         this.split = shares.splitBytes(bytes, UNIT);
-        MemoryTier.Buffer d = null;
-        MemoryTier.Buffer h = null;
-        try {
-            d = split[0] == 0 ? null : tiers.device().allocate(split[0], what);
-            h = split[1] == 0 ? null : tiers.host().allocate(split[1], what);
-            this.disk = split[2] == 0 ? null : tiers.disk().allocate(split[2], what);
-        } catch (RuntimeException e) {
-            if (d != null) {
-                d.close();
-            }
-            if (h != null) {
-                h.close();
-            }
-            throw e;
-        }
-        this.device = d;
-        this.host = h;
+        this.parts = new TierParts(tiers, split, what);
+        this.device = parts.device;
+        this.host = parts.host;
+        this.disk = parts.disk;
     }
 
     public long bytes() {
@@ -101,14 +89,6 @@ public final class RangeStore implements AutoCloseable {
 
     @Override
     public void close() {
-        if (device != null) {
-            device.close();
-        }
-        if (host != null) {
-            host.close();
-        }
-        if (disk != null) {
-            disk.close();
-        }
+        parts.close();
     }
 }

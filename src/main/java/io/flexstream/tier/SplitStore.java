@@ -14,27 +14,16 @@ public final class SplitStore implements AutoCloseable {
     private final MemoryTier.Buffer device;
     private final MemoryTier.Buffer host;
     private final DiskTier.Region disk;
+    private final TierParts parts;
 
     public SplitStore(Tiers tiers, int items, long itemBytes, TierShares shares, String what) {
         this.itemBytes = itemBytes;
         this.counts = shares.splitItems(items);
-        MemoryTier.Buffer d = null;
-        MemoryTier.Buffer h = null;
-        try {
-            d = counts[0] == 0 ? null : tiers.device().allocate(counts[0] * itemBytes, what);
-            h = counts[1] == 0 ? null : tiers.host().allocate(counts[1] * itemBytes, what);
-            this.disk = counts[2] == 0 ? null : tiers.disk().allocate(counts[2] * itemBytes, what);
-        } catch (RuntimeException e) {
-            if (d != null) {
-                d.close();
-            }
-            if (h != null) {
-                h.close();
-            }
-            throw e;
-        }
-        this.device = d;
-        this.host = h;
+        this.parts = new TierParts(tiers, new long[] {counts[0] * itemBytes, counts[1] * itemBytes,
+                counts[2] * itemBytes}, what);
+        this.device = parts.device;
+        this.host = parts.host;
+        this.disk = parts.disk;
     }
 
     public int deviceItems() {
@@ -93,14 +82,6 @@ public final class SplitStore implements AutoCloseable {
 
     @Override
     public void close() {
-        if (device != null) {
-            device.close();
-        }
-        if (host != null) {
-            host.close();
-        }
-        if (disk != null) {
-            disk.close();
-        }
+        parts.close();
     }
 }
