@@ -6,7 +6,6 @@ import io.flexstream.tier.MemoryTier;
 import io.flexstream.tier.SplitStore;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.SegmentAllocator;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -47,11 +46,11 @@ final class BlockRun {
     private final SplitStore[][] keys;   // [decoder layer][batch]
     private final SplitStore[][] values;
     private final SplitStore[] hidden;   // [batch]
-    private final List<AutoCloseable> owned = new ArrayList<>();
+    private final BlockMemory memory;
     private final MemoryTier.Buffer[] valid;
-    private final MemorySegment[] cacheSlotK = new MemorySegment[2];
-    private final MemorySegment[] cacheSlotV = new MemorySegment[2];
-    private final MemorySegment[] xSlot = new MemorySegment[2];
+    private final MemorySegment[] cacheSlotK;
+    private final MemorySegment[] cacheSlotV;
+    private final MemorySegment[] xSlot;
     private final MemorySegment logits;
     private final OptForward forward;
     private final float[] logitRow;
@@ -81,56 +80,17 @@ final class BlockRun {
         this.scheduleLayers = config.numLayers() + 2;
         this.rowBytes = (long) config.hiddenSize() * F;
         this.delegate = placement.cpuCacheCompute();
-        int nb = batches.size();
-        this.keys = new SplitStore[config.numLayers()][nb];
-        this.values = new SplitStore[config.numLayers()][nb];
-        this.hidden = new SplitStore[nb];
-        this.valid = new MemoryTier.Buffer[nb];
-        var tiers = engine.tiers();
-        try {
-            long seqCacheBytes = capacity * rowBytes;
-            for (int k = 0; k < nb; k++) {
-                int count = batches.get(k).size();
-                for (int l = 0; l < config.numLayers(); l++) {
-                    keys[l][k] = own(new SplitStore(tiers, count, seqCacheBytes, placement.cache(), "KV cache"));
-                    values[l][k] = own(new SplitStore(tiers, count, seqCacheBytes, placement.cache(), "KV cache"));
-                }
-                hidden[k] = own(new SplitStore(tiers, count, promptLen * rowBytes, placement.activations(),
-                        "activations"));
-                valid[k] = own(tiers.device().allocate(count * capacity * F, "attention mask"));
-            }
-            // Working copies of the cache that does not compute in place: host and disk sequences on the device,
-            // or only disk sequences (into host memory) when attention is delegated to where the cache lives.
-            int working = 0;
-            for (List<SequenceState> batch : batches) { // a partial last batch may round differently
-                int[] split = placement.cache().splitItems(batch.size());
-                working = Math.max(working, delegate ? split[2] : split[1] + split[2]);
-            }
-            MemoryTier workingTier = delegate ? tiers.host() : tiers.device();
-            for (int s = 0; s < 2; s++) {
-                if (working > 0) {
-                    cacheSlotK[s] = own(workingTier.allocate(working * seqCacheBytes, "KV cache working copy"))
-                            .segment();
-                    cacheSlotV[s] = own(workingTier.allocate(working * seqCacheBytes, "KV cache working copy"))
-                            .segment();
-                }
-                xSlot[s] = own(tiers.device().allocate(gbs * promptLen * rowBytes, "hidden working copy")).segment();
-            }
-            logits = own(tiers.device().allocate((long) gbs * config.vocabSize() * F, "logits")).segment();
-            int rows = gbs * promptLen;
-            MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, gbs),
-                    "compute scratch")).segment();
-            forward = new OptForward(config, engine.kernels(), SegmentAllocator.slicingAllocator(scratch), rows, gbs);
-        } catch (RuntimeException e) {
-            close();
-            throw e;
-        }
+        this.memory = new BlockMemory(engine, batches, promptLen, capacity);
+        this.keys = memory.keys;
+        this.values = memory.values;
+        this.hidden = memory.hidden;
+        this.valid = memory.valid;
+        this.cacheSlotK = memory.cacheSlotK;
+        this.cacheSlotV = memory.cacheSlotV;
+        this.xSlot = memory.xSlot;
+        this.logits = memory.logits;
+        this.forward = memory.forward;
         this.logitRow = new float[config.vocabSize()];
-    }
-
-    private <T extends AutoCloseable> T own(T resource) {
-        owned.add(resource);
-        return resource;
     }
 
     private static CompletableFuture<Void> done() {
@@ -426,29 +386,12 @@ final class BlockRun {
         }
     }
 
-    /** Bytes of KV cache and activations this block placed on each tier: {cache[3], activations[3]}. */
     long[][] realisedBytes() {
-        long[][] out = new long[2][3];
-        for (var kind : io.flexstream.tier.TierKind.values()) {
-            for (int k = 0; k < batches.size(); k++) {
-                for (int l = 0; l < config.numLayers(); l++) {
-                    out[0][kind.ordinal()] += keys[l][k].bytesOn(kind) + values[l][k].bytesOn(kind);
-                }
-                out[1][kind.ordinal()] += hidden[k].bytesOn(kind);
-            }
-        }
-        return out;
+        return memory.realisedBytes();
     }
 
     void close() {
         drain(false);
-        for (int i = owned.size() - 1; i >= 0; i--) {
-            try {
-                owned.get(i).close();
-            } catch (Exception ignored) {
-                // closing buffers does not fail; keep freeing the rest
-            }
-        }
-        owned.clear();
+        memory.close();
     }
 }
