@@ -64,12 +64,16 @@ public final class BenchOffloadCommand implements Callable<Integer> {
     @Option(names = "--skip-row", description = "Skip the (slow) row-schedule run.")
     boolean skipRow;
 
+    @Option(names = "--compression", description = "Also run 4-bit compressed weights, on disk and in memory, "
+            + "against the fp32 runs.")
+    boolean compression;
+
     @Override
     public Integer call() {
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         System.out.printf("command: flexstream bench offload --shape %s --layers %d --gpu-batch-size %d "
-                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s%s%n", shape, layers, gbs,
-                nb, promptLen, genLen, offloadDir, skipRow ? " --skip-row" : "");
+                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s%s%s%n", shape, layers,
+                gbs, nb, promptLen, genLen, offloadDir, skipRow ? " --skip-row" : "", compression ? " --compression" : "");
         System.out.println("machine: " + MachineInfo.describe());
         double bandwidth = measureDiskBandwidth();
         try (Arena arena = Arena.ofShared(); CpuKernels kernels = new CpuKernels()) {
@@ -88,6 +92,18 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             System.out.printf("overlap efficiency: zig-zag decode step %.3f s vs max(disk read %.3f s, compute "
                             + "%.3f s) = %.3f s -> %.2fx the bound (target <= 1.25x)%n", onDisk.decodeStep,
                     stepReadSeconds, memory.decodeStep, bound, onDisk.decodeStep / bound);
+            if (compression) {
+                EngineOptions q = new EngineOptions(gbs * nb, false, true);
+                Result qMemory = run("4-bit, weights in memory", weights, kernels, Placement.allDevice(gbs, nb),
+                        requests, q);
+                Result qDisk = run("4-bit, zig-zag, weights on disk", weights, kernels, zigzag, requests, q);
+                System.out.printf("4-bit vs fp32 weights on disk (decode step, same block): %.3f s vs %.3f s -> "
+                        + "%.2fx decode tokens/s; weights read per step %s vs %s%n", qDisk.decodeStep,
+                        onDisk.decodeStep, onDisk.decodeStep / qDisk.decodeStep, Sizes.format(qDisk.diskWeightBytes),
+                        Sizes.format(onDisk.diskWeightBytes));
+                System.out.printf("4-bit vs fp32 weights in memory (decode step): %.3f s vs %.3f s -> %.2fx%n",
+                        qMemory.decodeStep, memory.decodeStep, memory.decodeStep / qMemory.decodeStep);
+            }
             if (!skipRow) {
                 Result row = run("row schedule, weights on disk", weights, kernels,
                         zigzag.withSchedule(ScheduleKind.ROW), requests);
@@ -104,9 +120,14 @@ public final class BenchOffloadCommand implements Callable<Integer> {
 
     private Result run(String label, OptWeights weights, CpuKernels kernels, Placement placement,
                        List<GenerationRequest> requests) {
+        return run(label, weights, kernels, placement, requests, new EngineOptions(placement.blockSize(), false));
+    }
+
+    private Result run(String label, OptWeights weights, CpuKernels kernels, Placement placement,
+                       List<GenerationRequest> requests, EngineOptions options) {
         Tiers tiers = new Tiers(64L << 30, 64L << 30, offloadDir, 512L << 30, true);
         try (OffloadedGenerator engine = new OffloadedGenerator(weights, null, kernels, placement, tiers,
-                new EngineOptions(placement.blockSize(), false), shape, null, tiers)) {
+                options, shape, null, tiers)) {
             List<PreparedPrompt> prompts = new ArrayList<>();
             for (GenerationRequest r : requests) {
                 prompts.add(engine.prepare(r));

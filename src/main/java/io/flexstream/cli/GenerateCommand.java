@@ -98,7 +98,8 @@ public final class GenerateCommand implements Callable<Integer> {
         long generatedTokens = 0;
         Placement placement = offload.offloading() ? offload.placement() : null;
         try (Generator generator = Engines.open(model, threads > 0 ? new CpuKernels(threads) : new CpuKernels(),
-                EngineOptions.defaults().withMaxBatchSize(batchSize), placement,
+                EngineOptions.defaults().withMaxBatchSize(batchSize).withCompressWeight(offload.compressWeight()),
+                placement,
                 placement == null ? null : offload.tiers());
              BufferedReader reader = Files.newBufferedReader(input, StandardCharsets.UTF_8);
              BufferedWriter writer = Files.newBufferedWriter(output, StandardCharsets.UTF_8)) {

@@ -53,6 +53,11 @@ final class OffloadOptions {
     @Option(names = "--no-direct-io", description = "Use the page cache for the disk tier instead of O_DIRECT.")
     boolean noDirectIo;
 
+    @Option(names = "--compress-weight", description = "Keep the decoder layers' matrices 4-bit group-wise "
+            + "compressed (FlexGen's scheme: groups of 64, min/max, about 0.14x the bytes of fp32); also without "
+            + "offloading.")
+    boolean compressWeight;
+
     @Option(names = "--policy", description = "JSON policy file (the output of `flexstream policy --json`): "
             + "gpu_batch_size, num_gpu_batches, percent, cpu_cache_compute; flags override it.")
     Path policyFile;
@@ -105,6 +110,14 @@ final class OffloadOptions {
                     + " must each be in [0, 100] and sum to at most 100 (the disk takes the rest)");
         }
         return new TierShares(g / 100, c / 100);
+    }
+
+    /** --compress-weight, or compress_weight in the policy file. */
+    boolean compressWeight() throws IOException {
+        if (compressWeight || policyFile == null) {
+            return compressWeight;
+        }
+        return new ObjectMapper().readTree(Files.readString(policyFile)).path("compress_weight").asBoolean(false);
     }
 
     Tiers tiers() {

@@ -77,7 +77,7 @@ final class BlockMemory implements AutoCloseable {
             int rows = gbs * promptLen;
             MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, gbs),
                     "compute scratch")).segment();
-            forward = new OptForward(config, engine.kernels(), SegmentAllocator.slicingAllocator(scratch), rows, gbs);
+            forward = new OptForward(config, engine.kernels(), engine.quantized(), SegmentAllocator.slicingAllocator(scratch), rows, gbs);
         } catch (RuntimeException e) {
             close();
             throw e;

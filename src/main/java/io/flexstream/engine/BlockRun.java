@@ -258,7 +258,7 @@ final class BlockRun {
             storeAsync(token, layer, k, slot, count, qLen, -1, 0);
         } else if (layer <= config.numLayers()) {
             int decoder = layer - 1;
-            forward.layer(WeightStore.decoderLayer(w), x, count, qLen, kvLen, cacheParts(decoder, k, slot));
+            forward.layer(engine.weights().decoder(w), x, count, qLen, kvLen, cacheParts(decoder, k, slot));
             storeAsync(token, layer, k, slot, count, qLen, decoder, kvLen - qLen);
         } else {
             forward.head(w.get(0), w.get(1), w.get(2), w.get(3), x, count, qLen, logits);

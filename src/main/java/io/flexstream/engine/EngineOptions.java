@@ -7,8 +7,11 @@ package io.flexstream.engine;
  *                     together
  * @param stopAtEos    false only for benchmarks, which must generate exactly gen-len tokens per sequence whatever a
  *                     random model says (FlexGen's benchmark does the same)
+ * @param compressWeight keep the decoder layers' matrices 4-bit group-wise compressed (FlexGen's --compress-weight):
+ *                     about 0.14x the bytes of fp32 in every tier and on every transfer, dequantized inside the
+ *                     matrix products
  */
-public record EngineOptions(int maxBatchSize, boolean stopAtEos) {
+public record EngineOptions(int maxBatchSize, boolean stopAtEos, boolean compressWeight) {
 
     public static final int DEFAULT_MAX_BATCH_SIZE = 64;
 
@@ -18,11 +21,19 @@ public record EngineOptions(int maxBatchSize, boolean stopAtEos) {
         }
     }
 
+    public EngineOptions(int maxBatchSize, boolean stopAtEos) {
+        this(maxBatchSize, stopAtEos, false);
+    }
+
     public static EngineOptions defaults() {
-        return new EngineOptions(DEFAULT_MAX_BATCH_SIZE, true);
+        return new EngineOptions(DEFAULT_MAX_BATCH_SIZE, true, false);
     }
 
     public EngineOptions withMaxBatchSize(int size) {
-        return new EngineOptions(size, stopAtEos);
+        return new EngineOptions(size, stopAtEos, compressWeight);
+    }
+
+    public EngineOptions withCompressWeight(boolean compress) {
+        return new EngineOptions(maxBatchSize, stopAtEos, compress);
     }
 }

@@ -4,6 +4,7 @@ import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.quant.QuantizedLinear;
 import io.flexstream.tier.MemoryTier;
 import io.flexstream.tier.Sizes;
 import io.flexstream.tier.TierKind;
@@ -35,6 +36,7 @@ public final class OffloadedGenerator implements Generator {
     private final String modelName;
     private final ScheduleTrace trace;
     private final WeightStore weights;
+    private QuantizedLinear quantized;
     private final MemorySegment[] weightBuffers = new MemorySegment[2];
     private final List<MemoryTier.Buffer> buffers = new ArrayList<>();
     private final ExecutorService io;
@@ -67,7 +69,9 @@ public final class OffloadedGenerator implements Generator {
             return t;
         });
         try {
-            this.weights = new WeightStore(source, tiers, placement.weights());
+            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight());
+            this.quantized = options.compressWeight()
+                    ? new QuantizedLinear(Runtime.getRuntime().availableProcessors()) : null;
             long working = weights.maxWorkingBytes();
             if (working > 0) {
                 for (int i = 0; i < 2; i++) {
@@ -166,6 +170,10 @@ public final class OffloadedGenerator implements Generator {
         return weightBuffers[index];
     }
 
+    QuantizedLinear quantized() {
+        return quantized;
+    }
+
     ExecutorService io() {
         return io;
     }
@@ -195,6 +203,9 @@ public final class OffloadedGenerator implements Generator {
     @Override
     public void close() {
         io.shutdownNow();
+        if (quantized != null) {
+            quantized.close();
+        }
         for (MemoryTier.Buffer b : buffers) {
             b.close();
         }

@@ -2,8 +2,8 @@ package io.flexstream.engine;
 
 import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
-import io.flexstream.model.OptLayerWeights;
 import io.flexstream.model.OptWeights;
+import io.flexstream.quant.QuantizedLinear;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SegmentAllocator;
@@ -26,6 +26,7 @@ final class OptForward {
 
     private final OptConfig config;
     private final Kernels kernels;
+    private final QuantizedLinear quantized; // null when no weight is compressed
     private final int hidden;
     private final int embedDim;
     private final float queryScale;
@@ -41,10 +42,15 @@ final class OptForward {
     private final MemorySegment last;   // [slots, hidden] last positions
     private final MemorySegment lastProjected; // [slots, embedDim]
 
-    /** Scratch is carved from {@code memory}, which must hold {@link #scratchBytes} bytes. */
-    OptForward(OptConfig config, Kernels kernels, SegmentAllocator memory, int maxRows, int maxSlots) {
+    /**
+     * Scratch is carved from {@code memory}, which must hold {@link #scratchBytes} bytes. {@code quantized} computes
+     * the products of compressed weights and may be null when there are none.
+     */
+    OptForward(OptConfig config, Kernels kernels, QuantizedLinear quantized, SegmentAllocator memory, int maxRows,
+               int maxSlots) {
         this.config = config;
         this.kernels = kernels;
+        this.quantized = quantized;
         this.hidden = config.hiddenSize();
         this.embedDim = config.wordEmbedProjDim();
         this.queryScale = (float) (1.0 / Math.sqrt(config.headDim()));
@@ -81,14 +87,14 @@ final class OptForward {
      * @param positions position ids as OPT counts them (0 = first real token, -1 = padding), same layout
      * @param x         residual stream scratch, [slotCount * qLen, hidden]
      */
-    void forward(OptWeights weights, KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens,
+    void forward(OptWeights weights, List<DecoderWeights> layers, KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens,
                  int[] positions, MemorySegment x, MemorySegment logits) {
         int rows = slotCount * qLen;
         embed(weights.embedTokens(), weights.embedPositions(), weights.projectIn(), tokens, positions, rows, x);
         for (int l = 0; l < config.numLayers(); l++) {
             List<CachePart> parts = List.of(new CachePart(0, slotCount, cache.keys(l, firstSlot, slotCount),
                     cache.values(l, firstSlot, slotCount), cache.valid(firstSlot, slotCount), cache.capacity()));
-            layer(weights.layers().get(l), x, slotCount, qLen, kvLen, parts);
+            layer(layers.get(l), x, slotCount, qLen, kvLen, parts);
         }
         head(weights.finalLayerNormWeight(), weights.finalLayerNormBias(), weights.projectOut(), weights.lmHead(),
                 x, slotCount, qLen, logits);
@@ -139,7 +145,7 @@ final class OptForward {
      * One decoder layer, in place on {@code x} ([slotCount * qLen, hidden]). The new keys and values are written
      * into every cache part at positions [kvLen - qLen, kvLen) before attention reads them.
      */
-    void layer(OptLayerWeights w, MemorySegment x, int slotCount, int qLen, int kvLen, List<CachePart> cacheParts) {
+    void layer(DecoderWeights w, MemorySegment x, int slotCount, int qLen, int kvLen, List<CachePart> cacheParts) {
         int rows = slotCount * qLen;
         long n = (long) rows * hidden;
         boolean preNorm = config.doLayerNormBefore();
@@ -148,10 +154,10 @@ final class OptForward {
             kernels.layerNorm(x, w.attnLayerNormWeight(), w.attnLayerNormBias(), y, rows, hidden, LAYER_NORM_EPS);
             attnInput = y;
         }
-        kernels.linear(attnInput, w.qWeight(), w.qBias(), q, rows, hidden, hidden);
+        linear(attnInput, w.q(), w.qBias(), q, rows, hidden, hidden);
         kernels.scale(q, n, queryScale);
-        kernels.linear(attnInput, w.kWeight(), w.kBias(), k, rows, hidden, hidden);
-        kernels.linear(attnInput, w.vWeight(), w.vBias(), v, rows, hidden, hidden);
+        linear(attnInput, w.k(), w.kBias(), k, rows, hidden, hidden);
+        linear(attnInput, w.v(), w.vBias(), v, rows, hidden, hidden);
         long rowBytes = (long) hidden * F;
         for (CachePart part : cacheParts) {
             long seqBytes = part.capacity() * rowBytes;
@@ -167,7 +173,7 @@ final class OptForward {
                     attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(),
                     config.numHeads(), config.headDim());
         }
-        kernels.linear(attn, w.outWeight(), w.outBias(), y, rows, hidden, hidden);
+        linear(attn, w.out(), w.outBias(), y, rows, hidden, hidden);
         kernels.add(x, y, n);
         if (!preNorm) {
             kernels.layerNorm(x, w.attnLayerNormWeight(), w.attnLayerNormBias(), x, rows, hidden, LAYER_NORM_EPS);
@@ -177,12 +183,20 @@ final class OptForward {
             kernels.layerNorm(x, w.finalLayerNormWeight(), w.finalLayerNormBias(), y, rows, hidden, LAYER_NORM_EPS);
             mlpInput = y;
         }
-        kernels.linear(mlpInput, w.fc1Weight(), w.fc1Bias(), ffn, rows, config.ffnDim(), hidden);
+        linear(mlpInput, w.fc1(), w.fc1Bias(), ffn, rows, config.ffnDim(), hidden);
         kernels.relu(ffn, (long) rows * config.ffnDim());
-        kernels.linear(ffn, w.fc2Weight(), w.fc2Bias(), attn, rows, hidden, config.ffnDim());
+        linear(ffn, w.fc2(), w.fc2Bias(), attn, rows, hidden, config.ffnDim());
         kernels.add(x, attn, n);
         if (!preNorm) {
             kernels.layerNorm(x, w.finalLayerNormWeight(), w.finalLayerNormBias(), x, rows, hidden, LAYER_NORM_EPS);
+        }
+    }
+
+    private void linear(MemorySegment in, LinearWeight weight, MemorySegment bias, MemorySegment out, int m, int n,
+                        int k) {
+        switch (weight) {
+            case LinearWeight.Dense d -> kernels.linear(in, d.weight(), bias, out, m, n, k);
+            case LinearWeight.Quantized q -> quantized.linear(in, q.weight(), bias, out, m, n, k);
         }
     }
 

@@ -6,6 +6,7 @@ import io.flexstream.model.Checkpoint;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.quant.QuantizedLinear;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -31,6 +32,9 @@ public final class OptGenerator implements Generator {
     private final Kernels kernels;
     private final String modelName;
     private final EngineOptions options;
+    private final List<DecoderWeights> layers;
+    private final QuantizedLinear quantized;
+    private final Arena compressed;
     private final AutoCloseable[] owned;
 
     /**
@@ -46,6 +50,17 @@ public final class OptGenerator implements Generator {
         this.modelName = modelName;
         this.options = options;
         this.owned = owned.clone();
+        if (options.compressWeight()) {
+            // Compressed once here; the fp32 matrices stay with their owner but are not read again.
+            this.compressed = Arena.ofShared();
+            this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
+            this.layers = weights.layers().stream().map(l -> DecoderWeights.quantize(l, config.hiddenSize(),
+                    config.ffnDim(), compressed)).toList();
+        } else {
+            this.compressed = null;
+            this.quantized = null;
+            this.layers = weights.layers().stream().map(DecoderWeights::dense).toList();
+        }
     }
 
     /** Loads a Hugging Face OPT checkpoint directory onto the CPU backend with all cores. */
@@ -118,7 +133,7 @@ public final class OptGenerator implements Generator {
         try (Arena arena = Arena.ofShared()) {
             KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, config.hiddenSize());
             int maxRows = Math.max(groupSize * promptLen, slots);
-            OptForward forward = new OptForward(config, kernels, arena, maxRows, slots);
+            OptForward forward = new OptForward(config, kernels, quantized, arena, maxRows, slots);
             MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
             MemorySegment logits = arena.allocate((long) slots * config.vocabSize() * Float.BYTES, 64);
             float[] row = new float[config.vocabSize()];
@@ -140,7 +155,7 @@ public final class OptGenerator implements Generator {
                 int count = Math.min(groupSize, slots - first);
                 int from = first * promptLen;
                 int to = from + count * promptLen;
-                forward.forward(weights, cache, first, count, promptLen, promptLen,
+                forward.forward(weights, layers, cache, first, count, promptLen, promptLen,
                         Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to), x,
                         logits.asSlice((long) first * config.vocabSize() * Float.BYTES));
             }
@@ -167,7 +182,7 @@ public final class OptGenerator implements Generator {
                     cache.setValid(s, kvLen, true);
                 }
                 kvLen++;
-                forward.forward(weights, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
+                forward.forward(weights, layers, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
                 sampleAll(active, logits, row, eos);
                 step++;
                 listener.decodeStep(step, maxBudget - 1, n, System.nanoTime() - ts);
@@ -225,6 +240,10 @@ public final class OptGenerator implements Generator {
 
     @Override
     public void close() {
+        if (quantized != null) {
+            quantized.close();
+            compressed.close();
+        }
         RuntimeException failure = null;
         for (int i = owned.length - 1; i >= 0; i--) {
             try {

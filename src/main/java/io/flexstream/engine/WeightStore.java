@@ -2,11 +2,13 @@ package io.flexstream.engine;
 
 import io.flexstream.model.OptLayerWeights;
 import io.flexstream.model.OptWeights;
+import io.flexstream.quant.QuantizedMatrix;
 import io.flexstream.tier.RangeStore;
 import io.flexstream.tier.TierKind;
 import io.flexstream.tier.TierShares;
 import io.flexstream.tier.Tiers;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -22,21 +24,80 @@ final class WeightStore implements AutoCloseable {
 
     private final List<PackedLayer> layouts = new ArrayList<>();
     private final List<RangeStore> stores = new ArrayList<>();
+    private final boolean compressed;
+    private final int hidden;
+    private final int ffn;
 
-    WeightStore(OptWeights source, Tiers tiers, TierShares shares) {
+    /**
+     * @param compress store the decoder layers' six matrices 4-bit compressed (packed codes and fp16 metadata side
+     *                 by side in the layer's bytes), so they move between tiers compressed
+     */
+    WeightStore(OptWeights source, Tiers tiers, TierShares shares, boolean compress) {
+        this.compressed = compress;
+        this.hidden = source.config().hiddenSize();
+        this.ffn = source.config().ffnDim();
         try {
             List<List<MemorySegment>> layers = scheduleLayers(source);
             for (int j = 0; j < layers.size(); j++) {
-                PackedLayer layout = new PackedLayer(layers.get(j));
-                RangeStore store = new RangeStore(tiers, layout.bytes(), shares, "weights of schedule layer " + j);
-                stores.add(store);
-                layout.pack(layers.get(j), store);
-                layouts.add(layout);
+                boolean decoder = j > 0 && j < layers.size() - 1;
+                try (Arena staging = Arena.ofConfined()) {
+                    List<MemorySegment> tensors = compress && decoder
+                            ? compressedLayer(source.layers().get(j - 1), staging) : layers.get(j);
+                    PackedLayer layout = new PackedLayer(tensors);
+                    RangeStore store = new RangeStore(tiers, layout.bytes(), shares, "weights of schedule layer " + j);
+                    stores.add(store);
+                    layout.pack(tensors, store);
+                    layouts.add(layout);
+                }
             }
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /** A decoder layer's tensors with each matrix replaced by its packed codes and metadata. */
+    private List<MemorySegment> compressedLayer(OptLayerWeights l, Arena staging) {
+        DecoderWeights q = DecoderWeights.quantize(l, hidden, ffn, staging);
+        List<MemorySegment> out = new ArrayList<>(22);
+        addMatrix(out, q.q());
+        out.add(l.qBias());
+        addMatrix(out, q.k());
+        out.add(l.kBias());
+        addMatrix(out, q.v());
+        out.add(l.vBias());
+        addMatrix(out, q.out());
+        out.add(l.outBias());
+        out.add(l.attnLayerNormWeight());
+        out.add(l.attnLayerNormBias());
+        addMatrix(out, q.fc1());
+        out.add(l.fc1Bias());
+        addMatrix(out, q.fc2());
+        out.add(l.fc2Bias());
+        out.add(l.finalLayerNormWeight());
+        out.add(l.finalLayerNormBias());
+        return out;
+    }
+
+    private static void addMatrix(List<MemorySegment> out, LinearWeight w) {
+        QuantizedMatrix m = ((LinearWeight.Quantized) w).weight();
+        out.add(m.packed());
+        out.add(m.metadata());
+    }
+
+    /** The decoder layer whose tensors {@link #bind} or {@link #resident} returned. */
+    DecoderWeights decoder(List<MemorySegment> t) {
+        if (!compressed) {
+            return DecoderWeights.dense(decoderLayer(t));
+        }
+        return new DecoderWeights(matrix(t, 0, hidden, hidden), t.get(2), matrix(t, 3, hidden, hidden), t.get(5),
+                matrix(t, 6, hidden, hidden), t.get(8), matrix(t, 9, hidden, hidden), t.get(11), t.get(12), t.get(13),
+                matrix(t, 14, ffn, hidden), t.get(16), matrix(t, 17, hidden, ffn), t.get(19), t.get(20), t.get(21));
+    }
+
+    private static LinearWeight matrix(List<MemorySegment> t, int at, int rows, int cols) {
+        return new LinearWeight.Quantized(new QuantizedMatrix(rows, cols, DecoderWeights.GROUP, t.get(at),
+                t.get(at + 1)));
     }
 
     /** Embedding, decoder layers, head: the tensors of each schedule layer in a fixed order. */
@@ -52,7 +113,7 @@ final class WeightStore implements AutoCloseable {
         return out;
     }
 
-    static OptLayerWeights decoderLayer(List<MemorySegment> t) {
+    private static OptLayerWeights decoderLayer(List<MemorySegment> t) {
         return new OptLayerWeights(t.get(0), t.get(1), t.get(2), t.get(3), t.get(4), t.get(5), t.get(6), t.get(7),
                 t.get(8), t.get(9), t.get(10), t.get(11), t.get(12), t.get(13), t.get(14), t.get(15));
     }
