@@ -1,5 +1,7 @@
 package io.flexstream.cli;
 
+import io.flexstream.engine.Engines;
+
 import io.flexstream.engine.Generator;
 import io.flexstream.stream.BatchSizer;
 import io.flexstream.stream.CompletionReader;
@@ -87,8 +89,8 @@ public final class DemoCommand implements Callable<Integer> {
         if (modelDir == null) {
             modelDir = work.resolve("tiny-opt");
             System.out.printf("writing a tiny random OPT model (hidden %d, %d layers, %d heads) to %s%n",
-                    Engines.TINY_HIDDEN, Engines.TINY_LAYERS, Engines.TINY_HEADS, modelDir);
-            Engines.writeTinyModel(modelDir, 42L);
+                    DemoModel.HIDDEN, DemoModel.LAYERS, DemoModel.HEADS, modelDir);
+            DemoModel.write(modelDir, 42L);
         }
         System.out.println("starting an in-process Kafka broker...");
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.builder().start();

@@ -1,5 +1,7 @@
 package io.flexstream.cli;
 
+import io.flexstream.engine.Engines;
+
 import io.flexstream.engine.Generator;
 import io.flexstream.stream.BatchSizer;
 import io.flexstream.stream.ConfigSources;

@@ -15,6 +15,14 @@ public final class Engines {
     private Engines() {
     }
 
+    /** Loads a checkpoint directory as the in-memory engine on the CPU backend with all cores. */
+    public static Generator open(Path modelDir) {
+        if (!java.nio.file.Files.isDirectory(modelDir)) {
+            throw new IllegalArgumentException("model directory " + modelDir + " does not exist");
+        }
+        return OptGenerator.load(modelDir);
+    }
+
     /**
      * @param placement null for the plain in-memory engine
      * @param tiers     the offloading engine's tiers (owned by the engine from here on); ignored without placement
