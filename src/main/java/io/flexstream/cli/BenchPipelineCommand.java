@@ -1,7 +1,6 @@
 package io.flexstream.cli;
 
 import io.flexstream.engine.Engines;
-
 import io.flexstream.engine.Generator;
 import io.flexstream.stream.PipelineBenchmark;
 import picocli.CommandLine.Command;
