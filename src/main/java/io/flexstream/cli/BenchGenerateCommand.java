@@ -3,12 +3,17 @@ package io.flexstream.cli;
 import io.flexstream.engine.EngineOptions;
 import io.flexstream.engine.GenerationListener;
 import io.flexstream.engine.GenerationRequest;
+import io.flexstream.engine.Generator;
+import io.flexstream.engine.OffloadedGenerator;
 import io.flexstream.engine.OptGenerator;
+import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
 import io.flexstream.kernel.CpuKernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
+import io.flexstream.tier.Tiers;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -60,8 +65,11 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Weights and prompts seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @CommandLine.Mixin
+    OffloadOptions offload = new OffloadOptions();
+
     @Override
-    public Integer call() {
+    public Integer call() throws java.io.IOException {
         OptConfig config = OptConfig.shape(shape);
         if (layers > 0) {
             config = config.withNumLayers(layers);
@@ -69,15 +77,22 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         System.out.println("command: flexstream bench generate --shape " + shape
                 + (layers > 0 ? " --layers " + layers : "") + " --batch " + batch + " --prompt-len " + promptLen
                 + " --gen-len " + genLen + " --repeat " + repeat + " --warmup " + warmup
-                + (threads > 0 ? " --threads " + threads : ""));
+                + (threads > 0 ? " --threads " + threads : "") + (offload.offloading() || offload.compressWeight()
+                ? " (with policy flags)" : ""));
         System.out.println("machine: " + MachineInfo.describe());
         Arena arena = Arena.ofShared();
         OptWeights weights = OptWeights.random(config, seed, arena);
         CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels();
         System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
                 + config.numLayers() + " layers, random fp32 weights");
-        try (OptGenerator engine = new OptGenerator(weights, null, kernels, shape,
-                new EngineOptions(batch, false), arena, kernels)) {
+        EngineOptions options = new EngineOptions(batch, false, offload.compressWeight());
+        Placement placement = offload.offloading() ? offload.placement() : null;
+        if (placement != null) {
+            System.out.println("policy: " + placement);
+        }
+        try (Generator engine = placement == null
+                ? new OptGenerator(weights, null, kernels, shape, options, arena, kernels)
+                : offloaded(weights, kernels, placement, options, arena)) {
             List<PreparedPrompt> prompts = prompts(engine, config);
             double[] total = new double[repeat];
             double[] prefill = new double[repeat];
@@ -105,7 +120,10 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                     batch * (double) (genLen - 1) / median(decode));
             System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
                     + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
-            if (shape.equals("opt-125m") && layers == 0 && batch == 32 && promptLen == 128 && genLen == 32) {
+            if (engine instanceof OffloadedGenerator o) {
+                System.out.println("placement realised:\n" + o.placementReport());
+            }
+            if (placement == null && shape.equals("opt-125m") && layers == 0 && batch == 32 && promptLen == 128 && genLen == 32) {
                 System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
                         + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
                         tokensPerS / PYTORCH_REFERENCE_TOKENS_PER_S);
@@ -114,7 +132,14 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private List<PreparedPrompt> prompts(OptGenerator engine, OptConfig config) {
+    private OffloadedGenerator offloaded(OptWeights weights, CpuKernels kernels, Placement placement,
+                                         EngineOptions options, Arena arena) {
+        Tiers tiers = offload.tiers();
+        return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers, arena,
+                kernels);
+    }
+
+    private List<PreparedPrompt> prompts(Generator engine, OptConfig config) {
         SplittableRandom random = new SplittableRandom(seed);
         List<PreparedPrompt> prompts = new ArrayList<>(batch);
         for (int i = 0; i < batch; i++) {
