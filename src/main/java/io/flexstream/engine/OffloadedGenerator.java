@@ -12,8 +12,6 @@ import io.flexstream.tier.Tiers;
 
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -93,19 +91,7 @@ public final class OffloadedGenerator implements Generator {
 
     @Override
     public List<GenerationResult> generate(List<PreparedPrompt> prompts, GenerationListener listener) {
-        GenerationResult[] results = new GenerationResult[prompts.size()];
-        Integer[] order = new Integer[prompts.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).tokenIds().length));
-        int block = placement.blockSize();
-        for (int start = 0; start < order.length; start += block) {
-            int end = Math.min(order.length, start + block);
-            List<SequenceState> sequences = new ArrayList<>(end - start);
-            for (int i = start; i < end; i++) {
-                sequences.add(new SequenceState(prompts.get(order[i]), contextLength()));
-            }
+        return LengthOrder.generate(prompts, placement.blockSize(), contextLength(), tokenizer, sequences -> {
             BlockRun run = new BlockRun(this, sequences);
             try {
                 run.run(listener);
@@ -113,11 +99,7 @@ public final class OffloadedGenerator implements Generator {
             } finally {
                 run.close();
             }
-            for (int i = start; i < end; i++) {
-                results[order[i]] = sequences.get(i - start).result(tokenizer);
-            }
-        }
-        return List.of(results);
+        });
     }
 
     /** Bytes placed per tier and tensor class (weights; KV cache and activations of the last block). */

@@ -13,7 +13,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -103,25 +102,8 @@ public final class OptGenerator implements Generator {
 
     @Override
     public List<GenerationResult> generate(List<PreparedPrompt> prompts, GenerationListener listener) {
-        GenerationResult[] results = new GenerationResult[prompts.size()];
-        // Sort by length so that each internal batch pads little, then put results back in the caller's order.
-        Integer[] order = new Integer[prompts.size()];
-        for (int i = 0; i < order.length; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, Comparator.comparingInt(i -> prompts.get(i).tokenIds().length));
-        for (int start = 0; start < order.length; start += options.maxBatchSize()) {
-            int end = Math.min(order.length, start + options.maxBatchSize());
-            List<SequenceState> batch = new ArrayList<>(end - start);
-            for (int i = start; i < end; i++) {
-                batch.add(new SequenceState(prompts.get(order[i]), contextLength()));
-            }
-            runBatch(batch, listener);
-            for (int i = start; i < end; i++) {
-                results[order[i]] = batch.get(i - start).result(tokenizer);
-            }
-        }
-        return List.of(results);
+        return LengthOrder.generate(prompts, options.maxBatchSize(), contextLength(), tokenizer,
+                batch -> runBatch(batch, listener));
     }
 
     private void runBatch(List<SequenceState> batch, GenerationListener listener) {
