@@ -2,7 +2,16 @@ package io.flexstream.cli;
 
 import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
+import io.flexstream.model.OptConfig;
+import io.flexstream.policy.CostModel;
+import io.flexstream.policy.HardwareProfile;
+import io.flexstream.policy.ModelShape;
+import io.flexstream.policy.Pins;
+import io.flexstream.policy.PolicyCache;
+import io.flexstream.policy.PolicySearch;
+import io.flexstream.policy.Workload;
 import io.flexstream.stream.BatchSizer;
+import io.flexstream.stream.PolicyBatchSizer;
 import io.flexstream.stream.ConfigSources;
 import io.flexstream.stream.StreamConfig;
 import io.flexstream.stream.StreamNode;
@@ -66,8 +75,36 @@ public final class ServeCommand implements Callable<Integer> {
             description = "consumer group protocol (default: classic, cooperative-sticky)")
     String groupProtocol;
 
+    @Option(names = "--batch-policy", paramLabel = "fixed|lp", defaultValue = "fixed",
+            description = "batch sizing: fixed (--batch-size) or lp (the policy search's block size per prompt-length "
+                    + "bucket, capped by --max-buffered; default: ${DEFAULT-VALUE})")
+    String batchPolicy;
+
+    @Option(names = "--hardware", paramLabel = "NAME|FILE", defaultValue = "cpu-2core-estimate",
+            description = "hardware profile for --batch-policy lp, e.g. the output of `flexstream profile` "
+                    + "(default: ${DEFAULT-VALUE})")
+    String hardware;
+
     @Option(names = {"-K", "--kafka"}, paramLabel = "KEY=VALUE", description = "Kafka client setting (repeatable)")
     Map<String, String> kafka = new LinkedHashMap<>();
+
+    private BatchSizer sizer(StreamConfig config) {
+        if (batchPolicy.equals("fixed")) {
+            return BatchSizer.fixed(config.batchSize());
+        }
+        if (!batchPolicy.equals("lp")) {
+            throw new IllegalArgumentException("--batch-policy must be fixed or lp, got " + batchPolicy);
+        }
+        OptConfig model = OptConfig.read(config.modelDir().resolve("config.json"));
+        Path name = config.modelDir().toAbsolutePath().normalize().getFileName();
+        // The CPU backend keeps fp32: the cost model counts 4 bytes per element.
+        CostModel cost = new CostModel(HardwareProfile.load(hardware), CostModel.Mode.FLEXSTREAM,
+                CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32);
+        Workload template = new Workload(ModelShape.of(name == null ? "model" : name.toString(), model), 1,
+                config.maxNewTokens(), false, false, false);
+        PolicyCache cache = new PolicyCache(new PolicySearch(cost), template, Pins.NONE, 64, 16);
+        return new PolicyBatchSizer(cache, config.maxNewTokens(), config.maxBuffered());
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -82,6 +119,13 @@ public final class ServeCommand implements Callable<Integer> {
             System.err.println("flexstream serve: " + e.getMessage());
             return 2;
         }
+        BatchSizer sizer;
+        try {
+            sizer = sizer(config);
+        } catch (RuntimeException e) {
+            System.err.println("flexstream serve: cannot set up --batch-policy " + batchPolicy + ": " + e.getMessage());
+            return 2;
+        }
         Generator generator;
         try {
             generator = Engines.open(config.modelDir());
@@ -90,7 +134,7 @@ public final class ServeCommand implements Callable<Integer> {
             return 2;
         }
         try (generator) {
-            StreamNode node = StreamNode.start(config, generator, BatchSizer.fixed(config.batchSize()));
+            StreamNode node = StreamNode.start(config, generator, sizer);
             Thread hook = new Thread(node::close, "flexstream-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             node.awaitTermination();

@@ -12,6 +12,11 @@ public interface BatchSizer {
     /** Short description stamped on every completion's {@code policy} field, e.g. {@code fixed(batch=8)}. */
     String describe();
 
+    /** The description of one formed batch of {@code batchSize} prompts of a bucket; by default {@link #describe()}. */
+    default String describe(int paddedPromptTokens, int batchSize) {
+        return describe();
+    }
+
     static BatchSizer fixed(int size) {
         if (size < 1) {
             throw new IllegalArgumentException("batch size must be at least 1, got " + size);

@@ -150,6 +150,6 @@ public final class MicroBatcher<T> {
             buckets.remove(bucket);
         }
         size -= n;
-        return new Batch<>(nextBatchId++, bucket, List.copyOf(items), sizer.describe());
+        return new Batch<>(nextBatchId++, bucket, List.copyOf(items), sizer.describe(bucket, n));
     }
 }
