@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
                 CommandLine.HelpCommand.class,
                 DemoCommand.class,
                 ServeCommand.class,
+                ViewCommand.class,
                 BrokerCommand.class,
                 ModelCommand.class,
                 GenerateCommand.class,

@@ -102,7 +102,7 @@ public final class CompletionPublisher {
     }
 
     /** The JSON form uses the Avro field names, so a JSON consumer reads the same document the schema describes. */
-    static byte[] toJson(Completion c) {
+    public static byte[] toJson(Completion c) {
         ObjectNode n = JSON.createObjectNode();
         n.put("id", c.getId());
         n.put("text", c.getText());
