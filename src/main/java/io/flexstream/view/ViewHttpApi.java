@@ -154,18 +154,23 @@ final class ViewHttpApi {
         json(ex, 200, out);
     }
 
-    /** This instance's windows that started in [from, to]. */
+    /**
+     * This instance's windows that started in [from, to]. A store none of whose tasks run here is skipped rather
+     * than queried: Kafka Streams answers that with the same exception as a store that is migrating.
+     */
     List<JsonNode> localStats(Instant from, Instant to) {
         List<JsonNode> rows = new ArrayList<>();
-        ReadOnlyWindowStore<String, WindowStats> stats = streams.store(StoreQueryParameters.fromNameAndType(
-                ViewOptions.STATS_STORE, QueryableStoreTypes.<String, WindowStats>windowStore()));
-        try (KeyValueIterator<Windowed<String>, WindowStats> it = stats.fetchAll(from, to)) {
-            while (it.hasNext()) {
-                KeyValue<Windowed<String>, WindowStats> kv = it.next();
-                rows.add(kv.value.toJson(kv.key.key(), kv.key.window().start(), kv.key.window().end()));
+        if (hostsLocally(ViewOptions.STATS_STORE)) {
+            ReadOnlyWindowStore<String, WindowStats> stats = streams.store(StoreQueryParameters.fromNameAndType(
+                    ViewOptions.STATS_STORE, QueryableStoreTypes.<String, WindowStats>windowStore()));
+            try (KeyValueIterator<Windowed<String>, WindowStats> it = stats.fetchAll(from, to)) {
+                while (it.hasNext()) {
+                    KeyValue<Windowed<String>, WindowStats> kv = it.next();
+                    rows.add(kv.value.toJson(kv.key.key(), kv.key.window().start(), kv.key.window().end()));
+                }
             }
         }
-        if (deadLetters) {
+        if (deadLetters && hostsLocally(ViewOptions.DEAD_LETTER_STORE)) {
             ReadOnlyWindowStore<String, Long> counts = streams.store(StoreQueryParameters.fromNameAndType(
                     ViewOptions.DEAD_LETTER_STORE, QueryableStoreTypes.<String, Long>windowStore()));
             try (KeyValueIterator<Windowed<String>, Long> it = counts.fetchAll(from, to)) {
@@ -179,6 +184,10 @@ final class ViewHttpApi {
             }
         }
         return rows;
+    }
+
+    private boolean hostsLocally(String store) {
+        return streams.streamsMetadataForStore(store).stream().anyMatch(m -> m.hostInfo().equals(self));
     }
 
     private void forward(HttpExchange ex, HostInfo host, String path) throws IOException {
