@@ -2,6 +2,8 @@ package io.flexstream.cli;
 
 import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
+import io.flexstream.metrics.OpsServer;
+import io.flexstream.metrics.PrometheusStreamMetrics;
 import io.flexstream.model.OptConfig;
 import io.flexstream.policy.CostModel;
 import io.flexstream.policy.HardwareProfile;
@@ -11,10 +13,14 @@ import io.flexstream.policy.PolicyCache;
 import io.flexstream.policy.PolicySearch;
 import io.flexstream.policy.Workload;
 import io.flexstream.stream.BatchSizer;
-import io.flexstream.stream.PolicyBatchSizer;
 import io.flexstream.stream.ConfigSources;
+import io.flexstream.stream.PolicyBatchSizer;
 import io.flexstream.stream.StreamConfig;
+import io.flexstream.stream.StreamMetrics;
 import io.flexstream.stream.StreamNode;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -85,6 +91,10 @@ public final class ServeCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     String hardware;
 
+    @Option(names = "--metrics-port", description = "port of /metrics, /health/live, /health/ready; 0: off "
+            + "(default: 9400)")
+    Integer metricsPort;
+
     @Option(names = {"-K", "--kafka"}, paramLabel = "KEY=VALUE", description = "Kafka client setting (repeatable)")
     Map<String, String> kafka = new LinkedHashMap<>();
 
@@ -126,15 +136,28 @@ public final class ServeCommand implements Callable<Integer> {
             System.err.println("flexstream serve: cannot set up --batch-policy " + batchPolicy + ": " + e.getMessage());
             return 2;
         }
+        // The endpoints come up before the model loads (minutes for a large checkpoint): live but not ready meanwhile,
+        // so a Kubernetes liveness probe does not restart a node that is still reading weights.
+        PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        new JvmMemoryMetrics().bindTo(registry);
+        OpsServer ops = config.metricsPort() == 0 ? null : OpsServer.start(config.metricsPort(), registry);
         Generator generator;
         try {
             generator = Engines.open(config.modelDir());
         } catch (RuntimeException e) {
             System.err.println("flexstream serve: cannot load the model: " + e.getMessage());
+            if (ops != null) {
+                ops.close();
+            }
             return 2;
         }
-        try (generator) {
-            StreamNode node = StreamNode.start(config, generator, sizer);
+        try (generator; ops) {
+            // Engines.open(dir) is the in-memory engine on the CPU backend; the label says so for the dashboard.
+            StreamMetrics metrics = new PrometheusStreamMetrics(registry, "cpu", generator.modelName());
+            StreamNode node = StreamNode.start(config, generator, sizer, metrics);
+            if (ops != null) {
+                ops.health(() -> node.isLive(60_000), node::isReady);
+            }
             Thread hook = new Thread(node::close, "flexstream-shutdown");
             Runtime.getRuntime().addShutdownHook(hook);
             node.awaitTermination();
@@ -162,6 +185,7 @@ public final class ServeCommand implements Callable<Integer> {
         f.put("output.format", outputFormat);
         f.put("max.new.tokens", maxNewTokens == null ? null : maxNewTokens.toString());
         f.put("group.protocol", groupProtocol);
+        f.put("metrics.port", metricsPort == null ? null : metricsPort.toString());
         kafka.forEach((k, v) -> f.put("kafka." + k, v));
         return f;
     }

@@ -43,8 +43,15 @@ public final class DeadLetters {
     private final Acknowledgements acks;
     private final BinaryMessageEncoder<DeadLetter> encoder = DeadLetter.getEncoder();
     private final AtomicLong sent = new AtomicLong();
+    private final StreamMetrics metrics;
 
     public DeadLetters(Producer<byte[], byte[]> producer, String topic, Acknowledgements acks) {
+        this(producer, topic, acks, StreamMetrics.NONE);
+    }
+
+    public DeadLetters(Producer<byte[], byte[]> producer, String topic, Acknowledgements acks,
+                       StreamMetrics metrics) {
+        this.metrics = metrics;
         this.producer = producer;
         this.topic = topic;
         this.acks = acks;
@@ -82,6 +89,7 @@ public final class DeadLetters {
         LOG.info("dead letter {} for {}-{}@{}{}: {}", reason.wireName(), source.topic(), source.partition(),
                 source.offset(), promptId == null ? "" : " (id " + promptId + ")", message);
         sent.incrementAndGet();
+        metrics.deadLetter(reason);
         try {
             producer.send(record, (metadata, e) -> {
                 if (e == null) {

@@ -40,6 +40,9 @@ public final class EngineLoop implements Runnable {
 
     private static final Logger LOG = LoggerFactory.getLogger(EngineLoop.class);
     private static final long IDLE_WAIT_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** Long blocks log their progress at most this often. */
+    private static final long PROGRESS_LOG_NANOS = TimeUnit.SECONDS.toNanos(
+            Long.getLong("flexstream.progress.log.seconds", 30));
 
     /** A prompt the engine accepted, with its token ids. */
     record Prepared(PromptRecord record, PreparedPrompt prompt) {
@@ -51,6 +54,8 @@ public final class EngineLoop implements Runnable {
     private final DeadLetters deadLetters;
     private final Acknowledgements acks;
     private final Predicate<RecordOrigin> isCurrent;
+    private final BatchSizer sizer;
+    private final StreamMetrics metrics;
     private final LinkedBlockingQueue<PromptRecord> inbox = new LinkedBlockingQueue<>();
     private volatile boolean stopping;
 
@@ -64,6 +69,14 @@ public final class EngineLoop implements Runnable {
      */
     public EngineLoop(Generator generator, BatchSizer sizer, long lingerMs, CompletionPublisher publisher,
                       DeadLetters deadLetters, Acknowledgements acks, Predicate<RecordOrigin> isCurrent) {
+        this(generator, sizer, lingerMs, publisher, deadLetters, acks, isCurrent, StreamMetrics.NONE);
+    }
+
+    public EngineLoop(Generator generator, BatchSizer sizer, long lingerMs, CompletionPublisher publisher,
+                      DeadLetters deadLetters, Acknowledgements acks, Predicate<RecordOrigin> isCurrent,
+                      StreamMetrics metrics) {
+        this.sizer = sizer;
+        this.metrics = metrics;
         this.generator = generator;
         this.batcher = new MicroBatcher<>(sizer, TimeUnit.MILLISECONDS.toNanos(lingerMs),
                 p -> p.prompt().tokenIds().length);
@@ -149,6 +162,8 @@ public final class EngineLoop implements Runnable {
         }
         LOG.info("batch {} formed: {} prompts, bucket {} tokens, {} still queued", batch.id(), live.size(),
                 batch.paddedPromptTokens(), batcher.size() + inbox.size());
+        metrics.blockStarted(live.size(), Math.max(1, sizer.targetSize(batch.paddedPromptTokens())),
+                batcher.size() + inbox.size());
         complete(live, batch, 0);
     }
 
@@ -157,7 +172,8 @@ public final class EngineLoop implements Runnable {
         long start = System.nanoTime();
         List<GenerationResult> results;
         try {
-            results = generator.generate(items.stream().map(Prepared::prompt).toList());
+            results = generator.generate(items.stream().map(Prepared::prompt).toList(),
+                    new BlockProgress(batch.id(), items.size(), PROGRESS_LOG_NANOS, metrics));
             if (results.size() != items.size()) {
                 throw new IllegalStateException("the engine returned " + results.size() + " results for "
                         + items.size() + " prompts");
@@ -195,6 +211,7 @@ public final class EngineLoop implements Runnable {
         generatedTokens.addAndGet(tokens);
         generationNanos.addAndGet(nanos);
         blocks.incrementAndGet();
+        metrics.blockDone(items.size(), tokens, nanos);
         double seconds = nanos / 1e9;
         LOG.info("block done: batch {}{} size {}, {} new tokens in {} s, {} tokens/s", batch.id(),
                 depth == 0 ? "" : " (part)", items.size(), tokens, String.format("%.3f", seconds),

@@ -67,6 +67,7 @@ public final class PollLoop implements Runnable {
     private final Acknowledgements acks;
     private final Engine engine;
     private final BooleanSupplier flushProducer;
+    private final StreamMetrics metrics;
 
     private final Map<TopicPartition, OffsetTracker> trackers = new HashMap<>();
     private final ConcurrentHashMap<TopicPartition, Long> epochs = new ConcurrentHashMap<>();
@@ -75,6 +76,8 @@ public final class PollLoop implements Runnable {
     private boolean paused;
     private long lastCommitNanos = System.nanoTime();
     private volatile boolean stopRequested;
+    private volatile long lastTurnNanos = System.nanoTime();
+    private volatile boolean joined;
 
     private final AtomicLong polled = new AtomicLong();
     private final AtomicLong commits = new AtomicLong();
@@ -86,6 +89,13 @@ public final class PollLoop implements Runnable {
      */
     public PollLoop(Consumer<byte[], byte[]> consumer, StreamConfig config, PromptDecoder decoder,
                     DeadLetters deadLetters, Acknowledgements acks, Engine engine, BooleanSupplier flushProducer) {
+        this(consumer, config, decoder, deadLetters, acks, engine, flushProducer, StreamMetrics.NONE);
+    }
+
+    public PollLoop(Consumer<byte[], byte[]> consumer, StreamConfig config, PromptDecoder decoder,
+                    DeadLetters deadLetters, Acknowledgements acks, Engine engine, BooleanSupplier flushProducer,
+                    StreamMetrics metrics) {
+        this.metrics = metrics;
         this.consumer = consumer;
         this.config = config;
         this.decoder = decoder;
@@ -132,6 +142,7 @@ public final class PollLoop implements Runnable {
 
     /** One turn: apply acknowledgements, pause or resume, poll, hand records on, commit if due. */
     void step() {
+        lastTurnNanos = System.nanoTime();
         drainAcks();
         applyBackPressure(false);
         ConsumerRecords<byte[], byte[]> records;
@@ -149,8 +160,10 @@ public final class PollLoop implements Runnable {
         for (ConsumerRecord<byte[], byte[]> record : records) {
             handOn(record);
         }
+        metrics.pollState(outstanding, paused ? consumer.paused().size() : 0);
         if (System.nanoTime() - lastCommitNanos >= config.commitIntervalMs() * 1_000_000) {
             commitAsync();
+            metrics.offsets(offsetSnapshot());
         }
     }
 
@@ -208,6 +221,7 @@ public final class PollLoop implements Runnable {
         }
         // The callback runs on this thread, inside a later poll or commit, so it may touch the trackers.
         consumer.commitAsync(offsets, (committed, error) -> {
+            metrics.commit(error == null);
             if (error == null) {
                 commits.incrementAndGet();
                 offsets.forEach((tp, om) -> {
@@ -243,10 +257,12 @@ public final class PollLoop implements Runnable {
         try {
             consumer.commitSync(offsets, Duration.ofSeconds(10));
             commits.incrementAndGet();
+            metrics.commit(true);
             offsets.forEach((tp, om) -> trackers.get(tp).commitConfirmed(om.offset()));
             LOG.info("commit ({}) {}", why, describe(offsets));
         } catch (KafkaException e) {
             commitFailures.incrementAndGet();
+            metrics.commit(false);
             offsets.forEach((tp, om) -> trackers.get(tp).commitFailed(om.offset()));
             LOG.warn("commit ({}) failed; those records will be read again: {}", why, e.toString());
         }
@@ -297,6 +313,23 @@ public final class PollLoop implements Runnable {
         epochs.clear();
     }
 
+    /** Committed and next offset of every owned partition, for {@link StreamMetrics#offsets}. */
+    private Map<TopicPartition, StreamMetrics.PartitionOffsets> offsetSnapshot() {
+        Map<TopicPartition, StreamMetrics.PartitionOffsets> out = new HashMap<>();
+        trackers.forEach((tp, t) -> out.put(tp, new StreamMetrics.PartitionOffsets(t.confirmed(), t.nextOffset())));
+        return out;
+    }
+
+    /** When the loop last started a turn ({@link System#nanoTime()}); any thread, for the liveness probe. */
+    public long lastTurnNanos() {
+        return lastTurnNanos;
+    }
+
+    /** Whether this member has completed a first rebalance (with or without partitions); any thread. */
+    public boolean hasJoinedGroup() {
+        return joined;
+    }
+
     private static String describe(Map<TopicPartition, OffsetAndMetadata> offsets) {
         StringBuilder s = new StringBuilder();
         offsets.entrySet().stream().sorted(Map.Entry.comparingByKey(
@@ -331,6 +364,7 @@ public final class PollLoop implements Runnable {
 
         @Override
         public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
+            joined = true;      // a member with no partitions (more members than partitions) is still in the group
             if (partitions.isEmpty()) {
                 return;
             }
@@ -343,6 +377,8 @@ public final class PollLoop implements Runnable {
                 consumer.pause(partitions);
             }
             rebalances.incrementAndGet();
+            metrics.rebalance("assigned", partitions.size());
+            metrics.offsets(offsetSnapshot());
             LOG.info("rebalance: assigned {} (epoch {}), now own {} partitions", partitions, epoch, trackers.size());
         }
 
@@ -355,6 +391,8 @@ public final class PollLoop implements Runnable {
             commitSync(partitions, "revoke");
             forget(partitions);
             rebalances.incrementAndGet();
+            metrics.rebalance("revoked", partitions.size());
+            metrics.offsets(offsetSnapshot());
             LOG.info("rebalance: revoked {}, now own {} partitions", partitions, trackers.size());
         }
 
@@ -365,6 +403,8 @@ public final class PollLoop implements Runnable {
             }
             forget(partitions);
             rebalances.incrementAndGet();
+            metrics.rebalance("lost", partitions.size());
+            metrics.offsets(offsetSnapshot());
             LOG.warn("rebalance: lost {} without a chance to commit; their unfinished records will be read again",
                     partitions);
         }

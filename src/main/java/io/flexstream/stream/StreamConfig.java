@@ -24,7 +24,8 @@ import java.util.TreeMap;
  * {@code batch.size} [8], {@code linger.ms} [200], {@code max.buffered} [2 x batch.size],
  * {@code output.format} [avro|json], {@code max.new.tokens} [32], {@code max.poll.interval.ms} [300000],
  * {@code poll.timeout.ms} [100], {@code commit.interval.ms} [1000], {@code shutdown.timeout.ms} [30000],
- * {@code group.protocol} [classic|consumer].
+ * {@code group.protocol} [classic|consumer], {@code metrics.port} [9400; 0 turns the metrics and health endpoints
+ * off].
  *
  * <p>Pass-through: {@code kafka.X} goes to every Kafka client as {@code X} (e.g. {@code kafka.security.protocol},
  * {@code kafka.sasl.jaas.config}); {@code kafka.consumer.X}, {@code kafka.producer.X} and {@code kafka.admin.X} go to
@@ -49,6 +50,7 @@ public record StreamConfig(
         long commitIntervalMs,
         long shutdownTimeoutMs,
         String groupProtocol,
+        int metricsPort,
         Map<String, String> kafka) {
 
     /** Wire format of completion values; dead letters are always Avro. */
@@ -56,7 +58,8 @@ public record StreamConfig(
 
     static final Set<String> KEYS = Set.of("bootstrap.servers", "input.topic", "output.topic", "dlt.topic",
             "group.id", "model.dir", "batch.size", "linger.ms", "max.buffered", "output.format", "max.new.tokens",
-            "max.poll.interval.ms", "poll.timeout.ms", "commit.interval.ms", "shutdown.timeout.ms", "group.protocol");
+            "max.poll.interval.ms", "poll.timeout.ms", "commit.interval.ms", "shutdown.timeout.ms", "group.protocol",
+            "metrics.port");
 
     public StreamConfig {
         kafka = Map.copyOf(kafka);
@@ -97,6 +100,7 @@ public record StreamConfig(
                 v.integer("commit.interval.ms", 1_000, 10, 600_000),
                 v.integer("shutdown.timeout.ms", 30_000, 0, 3_600_000),
                 v.choice("group.protocol", "classic", "classic", "consumer"),
+                v.integer("metrics.port", 9400, 0, 65_535),
                 kafka);
     }
 
@@ -104,7 +108,7 @@ public record StreamConfig(
     public StreamConfig withGroupId(String group) {
         return new StreamConfig(bootstrapServers, inputTopic, outputTopic, deadLetterTopic, group, modelDir,
                 batchSize, lingerMs, maxBuffered, outputFormat, maxNewTokens, maxPollIntervalMs, pollTimeoutMs,
-                commitIntervalMs, shutdownTimeoutMs, groupProtocol, kafka);
+                commitIntervalMs, shutdownTimeoutMs, groupProtocol, metricsPort, kafka);
     }
 
     public Properties consumerProperties(String clientId) {

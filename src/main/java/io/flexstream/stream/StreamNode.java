@@ -35,33 +35,43 @@ public final class StreamNode implements AutoCloseable {
 
     StreamNode(StreamConfig config, Generator generator, BatchSizer sizer, Consumer<byte[], byte[]> consumer,
                Producer<byte[], byte[]> producer) {
+        this(config, generator, sizer, consumer, producer, StreamMetrics.NONE);
+    }
+
+    StreamNode(StreamConfig config, Generator generator, BatchSizer sizer, Consumer<byte[], byte[]> consumer,
+               Producer<byte[], byte[]> producer, StreamMetrics metrics) {
         this.config = config;
         this.producer = producer;
         this.model = generator.modelName();
         this.policy = sizer.describe();
         Acknowledgements acks = new Acknowledgements();
-        this.deadLetters = new DeadLetters(producer, config.deadLetterTopic(), acks);
+        this.deadLetters = new DeadLetters(producer, config.deadLetterTopic(), acks, metrics);
         CompletionPublisher publisher = new CompletionPublisher(producer, config.outputTopic(), config.outputFormat(),
                 acks);
         PollLoop[] pollRef = new PollLoop[1];
         this.engine = new EngineLoop(generator, sizer, config.lingerMs(), publisher, deadLetters, acks,
-                origin -> pollRef[0].isCurrent(origin));
+                origin -> pollRef[0].isCurrent(origin), metrics);
         this.engineThread = Thread.ofPlatform().name("flexstream-engine").daemon(true).unstarted(engine);
         this.poll = new PollLoop(consumer, config, new PromptDecoder(config.maxNewTokens()), deadLetters, acks,
                 new EngineHandle(), () -> {
                     producer.flush();
                     return true;
-                });
+                }, metrics);
         pollRef[0] = poll;
         this.pollThread = Thread.ofPlatform().name("flexstream-poll").daemon(true).unstarted(poll);
     }
 
     /** Connects to the cluster of {@code config} and starts consuming. */
     public static StreamNode start(StreamConfig config, Generator generator, BatchSizer sizer) {
+        return start(config, generator, sizer, StreamMetrics.NONE);
+    }
+
+    /** As {@link #start(StreamConfig, Generator, BatchSizer)}, reporting to {@code metrics}. */
+    public static StreamNode start(StreamConfig config, Generator generator, BatchSizer sizer, StreamMetrics metrics) {
         String client = "flexstream-" + UUID.randomUUID().toString().substring(0, 8);
         StreamNode node = new StreamNode(config, generator, sizer,
                 new KafkaConsumer<>(config.consumerProperties(client)),
-                new KafkaProducer<>(config.producerProperties(client)));
+                new KafkaProducer<>(config.producerProperties(client)), metrics);
         node.begin();
         return node;
     }
@@ -82,6 +92,19 @@ public final class StreamNode implements AutoCloseable {
     /** Whether the poll thread is still running. */
     public boolean isRunning() {
         return pollThread.isAlive();
+    }
+
+    /**
+     * Liveness: the poll thread runs and started a turn within {@code stallMillis}. A turn takes at most a poll
+     * timeout plus a commit (bounded at 10 s), so a minute without one means the thread is wedged.
+     */
+    public boolean isLive(long stallMillis) {
+        return isRunning() && System.nanoTime() - poll.lastTurnNanos() < stallMillis * 1_000_000;
+    }
+
+    /** Readiness: live and a member of the group (it has been through a first rebalance). */
+    public boolean isReady() {
+        return isLive(60_000) && poll.hasJoinedGroup();
     }
 
     /** Graceful stop: finish the block in flight within the shutdown timeout, publish, commit, close. */
