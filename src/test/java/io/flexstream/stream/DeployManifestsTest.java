@@ -123,6 +123,19 @@ class DeployManifestsTest {
     }
 
     @Test
+    void prometheusKeepsThePodsKustomizeLabelsAndAnnotates() throws Exception {
+        JsonNode labels = one("k8s/base/kustomization.yaml").at("/labels/0");
+        assertTrue(labels.path("includeTemplates").asBoolean(), "pod templates carry the part-of label");
+        String partOf = labels.at("/pairs/app.kubernetes.io~1part-of").asText();
+        JsonNode keep = one("prometheus/scrape-config.yaml").at("/scrape_configs/0/relabel_configs/0");
+        assertEquals("__meta_kubernetes_pod_label_app_kubernetes_io_part_of", keep.at("/source_labels/0").asText());
+        assertEquals(partOf, keep.required("regex").asText());
+        for (String f : List.of("k8s/base/flexstream-deployment.yaml", "k8s/base/view-deployment.yaml")) {
+            assertEquals("true", one(f).at("/spec/template/metadata/annotations/prometheus.io~1scrape").asText(), f);
+        }
+    }
+
+    @Test
     void dashboardQueriesOnlyMetricsTheNodesExport() throws Exception {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         PrometheusStreamMetrics m = new PrometheusStreamMetrics(registry, "cpu", "opt");
