@@ -19,7 +19,8 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "view", mixinStandardHelpOptions = true,
         description = {"Deduplicate completions into a compacted topic, serve GET /completions/{id} and GET /stats.",
-                "Health and Prometheus metrics are served on the same port: /health/live, /health/ready, /metrics."})
+                "Health and Prometheus metrics (/health/live, /health/ready, /metrics) are served on the same port, "
+                        + "and on --metrics-port if given."})
 public final class ViewCommand implements Callable<Integer> {
 
     @Option(names = "--bootstrap-servers", required = true, paramLabel = "HOST:PORT",
@@ -32,12 +33,17 @@ public final class ViewCommand implements Callable<Integer> {
     @Option(names = "--http-port", defaultValue = "8080", description = "API, health and metrics port (default: 8080)")
     int httpPort;
 
+    @Option(names = "--metrics-port", paramLabel = "N",
+            description = "also serve /metrics and /health/* on this port (default: only on --http-port)")
+    Integer metricsPort;
+
     @Option(names = "--advertised-host", paramLabel = "HOST",
             description = "host name other instances reach this one by (default: $POD_IP, else localhost)")
     String advertisedHost;
 
     @Option(names = "--application-id", defaultValue = "flexstream-view",
-            description = "Kafka Streams application id; instances sharing it share the work (default: flexstream-view)")
+            description = "Kafka Streams application id; instances sharing it share the work "
+                    + "(default: flexstream-view)")
     String applicationId;
 
     @Option(names = "--state-dir", paramLabel = "DIR", description = "state store directory (default: Kafka Streams')")
@@ -71,7 +77,7 @@ public final class ViewCommand implements Callable<Integer> {
         new JvmMemoryMetrics().bindTo(registry);
         CompletionsView view;
         try {
-            view = CompletionsView.start(options, registry);
+            view = CompletionsView.start(options, registry, metricsPort == null ? -1 : metricsPort);
         } catch (RuntimeException e) {
             System.err.println("flexstream view: " + e.getMessage());
             return 2;

@@ -42,7 +42,7 @@ public interface StreamMetrics {
     default void blockProgress(int step, int maxSteps) {
     }
 
-    /** Engine thread: the block finished ({@code tokens} new tokens in {@code nanos}) and was handed to the producer. */
+    /** Engine thread: the block finished ({@code tokens} new tokens in {@code nanos}), handed to the producer. */
     default void blockDone(int size, long tokens, long nanos) {
     }
 

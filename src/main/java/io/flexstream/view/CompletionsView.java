@@ -41,21 +41,37 @@ public final class CompletionsView implements AutoCloseable {
     private final KafkaStreams streams;
     private final OpsServer server;
     private final KafkaStreamsMetrics metrics;
+    private final OpsServer opsServer;
 
-    private CompletionsView(KafkaStreams streams, OpsServer server, KafkaStreamsMetrics metrics) {
+    private CompletionsView(KafkaStreams streams, OpsServer server, KafkaStreamsMetrics metrics, OpsServer opsServer) {
         this.streams = streams;
         this.server = server;
         this.metrics = metrics;
+        this.opsServer = opsServer;
     }
 
+    /** Health and metrics on the API's port. */
     public static CompletionsView start(ViewOptions options, PrometheusMeterRegistry registry) {
+        return start(options, registry, -1);
+    }
+
+    /**
+     * @param metricsPort a separate port for /metrics and /health/* (they stay on the API port too), or -1 for the
+     *                    API port only
+     */
+    public static CompletionsView start(ViewOptions options, PrometheusMeterRegistry registry, int metricsPort) {
         createTopics(options);
         OpsServer server = OpsServer.start(options.httpPort(), registry);
+        OpsServer ops = null;
         try {
+            ops = metricsPort < 0 || metricsPort == server.port() ? null : OpsServer.start(metricsPort, registry);
             HostInfo self = new HostInfo(options.advertisedHost(), server.port());
             KafkaStreams streams = new KafkaStreams(ViewTopology.build(options), properties(options, self));
-            server.health(() -> streams.state().isRunningOrRebalancing() || streams.state() == KafkaStreams.State.CREATED,
-                    () -> streams.state() == KafkaStreams.State.RUNNING);
+            for (OpsServer s : ops == null ? List.of(server) : List.of(server, ops)) {
+                s.health(() -> streams.state().isRunningOrRebalancing()
+                                || streams.state() == KafkaStreams.State.CREATED,
+                        () -> streams.state() == KafkaStreams.State.RUNNING);
+            }
             KafkaStreamsMetrics metrics = new KafkaStreamsMetrics(streams);
             metrics.bindTo(registry);
             new ViewHttpApi(streams, self, options.deadLetterTopic() != null).register(server);
@@ -69,9 +85,12 @@ public final class CompletionsView implements AutoCloseable {
                     options.completionsTopic(), options.dedupTopic(), options.statsTopic(),
                     options.deadLetterTopic() == null ? "" : ", dead letters from " + options.deadLetterTopic(),
                     options.applicationId(), self.host(), self.port());
-            return new CompletionsView(streams, server, metrics);
+            return new CompletionsView(streams, server, metrics, ops);
         } catch (RuntimeException e) {
             server.close();
+            if (ops != null) {
+                ops.close();
+            }
             throw e;
         }
     }
@@ -138,6 +157,11 @@ public final class CompletionsView implements AutoCloseable {
         return server.port();
     }
 
+    /** The port of the separate metrics and health server, or the API port when there is none. */
+    public int metricsPort() {
+        return opsServer == null ? server.port() : opsServer.port();
+    }
+
     /** Blocks until the app stops (after {@link #close()} or a fatal error). */
     public void awaitTermination() throws InterruptedException {
         while (streams.state() != KafkaStreams.State.NOT_RUNNING && streams.state() != KafkaStreams.State.ERROR) {
@@ -150,5 +174,8 @@ public final class CompletionsView implements AutoCloseable {
         streams.close(Duration.ofSeconds(30));
         metrics.close();
         server.close();
+        if (opsServer != null) {
+            opsServer.close();
+        }
     }
 }

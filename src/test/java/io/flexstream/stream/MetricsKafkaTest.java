@@ -24,7 +24,7 @@ import java.util.stream.IntStream;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** A small run on the real broker, then a scrape of /metrics and the health endpoints, as Prometheus and Kubernetes would. */
+/** A small run on the real broker, then /metrics and the health endpoints read as Prometheus and Kubernetes would. */
 @Timeout(120)
 class MetricsKafkaTest {
 

@@ -62,7 +62,7 @@ class ViewKafkaTest {
             try (CompletionsView a = CompletionsView.start(options.withInstance("view-it", state.resolve("a"),
                          "localhost", 0, fast), registryA);
                  CompletionsView b = CompletionsView.start(options.withInstance("view-it", state.resolve("b"),
-                         "localhost", 0, fast), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT))) {
+                         "localhost", 0, fast), new PrometheusMeterRegistry(PrometheusConfig.DEFAULT), 0)) {
                 assertTrue(eventually(Duration.ofSeconds(45), () -> a.state() == KafkaStreams.State.RUNNING
                         && b.state() == KafkaStreams.State.RUNNING), "both instances running");
 
@@ -101,6 +101,9 @@ class ViewKafkaTest {
                 HttpResponse<String> metrics = get(a.httpPort(), "/metrics");
                 assertEquals(200, metrics.statusCode());
                 assertTrue(metrics.body().contains("kafka_stream"), "Kafka Streams metrics are bound");
+                assertTrue(b.metricsPort() != b.httpPort(), "b has a separate metrics port");
+                assertEquals(200, get(b.metricsPort(), "/health/ready").statusCode());
+                assertTrue(get(b.metricsPort(), "/metrics").body().contains("kafka_stream"));
             }
         }
     }
