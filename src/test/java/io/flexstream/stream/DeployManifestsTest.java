@@ -123,6 +123,13 @@ class DeployManifestsTest {
     }
 
     @Test
+    void composeRunsTheViewAndPublishesTheMetricsPort() throws Exception {
+        JsonNode services = YAML.readTree(DEPLOY.resolveSibling("docker-compose.yml").toFile()).required("services");
+        parsesAsCommand(services.required("view").required("command"));
+        assertEquals("9400:9400", services.at("/flexstream/ports/0").asText());
+    }
+
+    @Test
     void prometheusKeepsThePodsKustomizeLabelsAndAnnotates() throws Exception {
         JsonNode labels = one("k8s/base/kustomization.yaml").at("/labels/0");
         assertTrue(labels.path("includeTemplates").asBoolean(), "pod templates carry the part-of label");
