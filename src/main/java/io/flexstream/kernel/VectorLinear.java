@@ -2,6 +2,7 @@ package io.flexstream.kernel;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -46,6 +47,7 @@ final class VectorLinear {
      */
     private static final int CHUNK = Integer.getInteger("flexstream.kernel.chunk", 256);
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final long L2_BYTES = Long.getLong("flexstream.kernel.l2Bytes", 256 * 1024);
 
     private VectorLinear() {
@@ -96,6 +98,17 @@ final class VectorLinear {
                     int height = Math.min(ROWS, rows - r);
                     for (int t = 0; t < height; t++) {
                         long o = (long) (ib + r + t) * n + j0 + c0;
+                        if (width == PANEL) { // whole panel: two vector stores instead of 16 checked scalar ones
+                            FloatVector v0 = FloatVector.fromArray(S, tile, t * PANEL);
+                            FloatVector v1 = FloatVector.fromArray(S, tile, t * PANEL + LANES);
+                            if (biasRow != null) { // the same single rounded add per element as the scalar path
+                                v0 = v0.add(FloatVector.fromArray(S, biasRow, c0));
+                                v1 = v1.add(FloatVector.fromArray(S, biasRow, c0 + LANES));
+                            }
+                            v0.intoMemorySegment(out, 4 * o, NATIVE);
+                            v1.intoMemorySegment(out, 4 * (o + LANES), NATIVE);
+                            continue;
+                        }
                         for (int c = 0; c < width; c++) {
                             float v = tile[t * PANEL + c];
                             out.setAtIndex(F, o + c, biasRow == null ? v : v + biasRow[c0 + c]);
