@@ -42,8 +42,10 @@ final class VectorLinear {
      * The micro-kernel's p loop runs as an outer loop over chunks of this many p with an inner counted loop. Same
      * fma order as one plain loop; the split only changes how C2 compiles it. Measured with -XX:+UseParallelGC (the
      * benchmark's GC, whose default is no safepoints in counted loops, hence no loop strip mining): the plain loop
-     * ran at ~35 GFLOP/s per core, the same code under G1 (which strip-mines) or written as two nested loops at
-     * 65-95. Any chunk from 32 up helped; 256 measured best at k = 768 and 3072.
+     * ran at ~35 GFLOP/s per core (every JVM run), the same loop under G1 (which strip-mines) at ~90, and the nested
+     * form under ParallelGC at 45-77 in the engine's kernel (the level varies from one JVM run, i.e. one C2
+     * compilation, to the next; never below the plain loop). Any chunk from 32 up helped; 256 measured best.
+     * Unrolling the p loop by hand (two p per pass) measured worse (25-40).
      */
     private static final int CHUNK = Integer.getInteger("flexstream.kernel.chunk", 256);
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
