@@ -9,8 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The fast CPU backend: Vector API ({@code FloatVector.SPECIES_PREFERRED}, any lane count) on a fixed pool of
- * threads. Work is split into independent tasks (rectangles of a linear layer's output, row ranges, (sequence, head)
- * pairs of attention), and every output element is computed by exactly one task with an operation order that depends
+ * threads. Work is split into independent tasks (rectangles of a linear layer's output, row ranges, sequences of
+ * attention), and every output element is computed by exactly one task with an operation order that depends
  * only on the shapes that define it (k, dim, headDim), never on m, on its row or on the split: that is the batch
  * invariance {@link Kernels} requires. See {@link VectorLinear} and {@link VectorAttention} for the per-op orders.
  *
@@ -205,8 +205,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
                     "need qLen <= kvLen <= capacity, got " + qLen + ", " + kvLen + ", " + capacity);
         }
         var shape = new VectorAttention.Shape(batch, qLen, kvLen, capacity, heads, headDim);
-        pool.parallelFor(batch * heads, task -> VectorAttention.sequenceHead(q, kCache, vCache, keyValid, out, shape,
-                task / heads, task % heads));
+        pool.parallelFor(batch, b -> VectorAttention.sequence(q, kCache, vCache, keyValid, out, shape, b));
     }
 
     @Override

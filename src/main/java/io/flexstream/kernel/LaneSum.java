@@ -12,8 +12,8 @@ import jdk.incubator.vector.VectorSpecies;
  * result depends on whether its caller was JIT-compiled yet is not batch invariant. The fold is plain float adds
  * in a fixed order, so it gives the same bits everywhere.
  *
- * <p>Used by layerNorm's row sums; linear and attention are arranged so that each output is one fma chain and needs
- * no horizontal sum at all. Also the home of the species every kernel uses.
+ * <p>Used by layerNorm's row sums and attention's scores (dot products over headDim); linear is arranged so that
+ * each output is one fma chain and needs no horizontal sum at all. Also the home of the species every kernel uses.
  *
  * <p>Why the lanes go through an array: callers store their accumulators with {@code intoArray} (an intrinsic) and
  * fold them here with scalars. Passing a {@code FloatVector} to a method C2 does not inline forces it to box the
