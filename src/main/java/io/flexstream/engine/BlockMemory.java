@@ -28,6 +28,8 @@ final class BlockMemory implements AutoCloseable {
     final MemorySegment[] cacheSlotV = new MemorySegment[2];
     final MemorySegment[] xSlot = new MemorySegment[2];
     final MemorySegment logits;
+    /** Token embedding rows gathered for one batch step, [gbs * promptLen, embedDim]. */
+    final MemorySegment tokenRows;
     final OptForward forward;
     private final OptConfig config;
     private final List<AutoCloseable> owned = new ArrayList<>();
@@ -74,6 +76,8 @@ final class BlockMemory implements AutoCloseable {
                 xSlot[s] = own(tiers.device().allocate(gbs * promptLen * rowBytes, "hidden working copy")).segment();
             }
             logits = own(tiers.device().allocate((long) gbs * config.vocabSize() * F, "logits")).segment();
+            tokenRows = own(tiers.device().allocate((long) gbs * promptLen * config.wordEmbedProjDim() * F,
+                    "gathered token embeddings")).segment();
             int rows = gbs * promptLen;
             MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, gbs),
                     "compute scratch")).segment();

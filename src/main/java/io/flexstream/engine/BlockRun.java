@@ -297,7 +297,15 @@ final class BlockRun {
                 mask.setAtIndex(ValueLayout.JAVA_FLOAT, (long) s * capacity + promptLen + token - 1, 1f);
             }
         }
-        forward.embed(w.get(0), w.get(1), w.get(2), tokens, positions, count * qLen, x);
+        MemorySegment table = w.get(0);
+        if (engine.weights().resident(0) == null) {
+            // The working copy holds no token table: gather this batch's rows from where the table lives.
+            long rowBytes = (long) config.wordEmbedProjDim() * F;
+            engine.weights().gatherTokenRows(tokens, count * qLen, rowBytes, memory.tokenRows);
+            table = memory.tokenRows;
+            tokens = java.util.stream.IntStream.range(0, count * qLen).toArray();
+        }
+        forward.embed(table, w.get(1), w.get(2), tokens, positions, count * qLen, x);
     }
 
     /** The batch's cache as attention sees it: device sequences in place, the others in place or copied. */

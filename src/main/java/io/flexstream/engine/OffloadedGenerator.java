@@ -123,6 +123,11 @@ public final class OffloadedGenerator implements Generator {
         return weights.bytesOn(kind);
     }
 
+    /** Weight bytes one token step loads from a tier (every layer but the token table, which is gathered by row). */
+    public long weightBytesLoadedPerStep(TierKind kind) {
+        return weights.loadedPerStepFrom(kind);
+    }
+
     private static double pct(long part, long total) {
         return total == 0 ? 0 : 100.0 * part / total;
     }

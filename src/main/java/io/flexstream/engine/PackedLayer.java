@@ -37,6 +37,11 @@ final class PackedLayer {
         return bytes;
     }
 
+    /** Byte offset of tensor {@code index} in the packed layer. */
+    long offset(int index) {
+        return offsets[index];
+    }
+
     /** Copies the tensors into their places in {@code store}. */
     void pack(List<MemorySegment> tensors, RangeStore store) {
         for (int i = 0; i < tensors.size(); i++) {

@@ -149,12 +149,26 @@ final class WeightStore implements AutoCloseable {
      */
     void loadPiece(int layer, int piece, int pieces, MemorySegment working) {
         RangeStore store = stores.get(layer);
+        // The token embedding table is never loaded whole: a step needs only its batches' rows (gatherTokenRows).
+        long start = layer == 0 ? layouts.get(0).offset(1) : 0;
         long unit = RangeStore.UNIT;
-        long units = (store.bytes() + unit - 1) / unit;
-        long from = Math.min(store.bytes(), units * piece / pieces * unit);
-        long to = Math.min(store.bytes(), units * (piece + 1) / pieces * unit);
+        long units = (store.bytes() - start + unit - 1) / unit;
+        long from = Math.min(store.bytes(), start + units * piece / pieces * unit);
+        long to = Math.min(store.bytes(), start + units * (piece + 1) / pieces * unit);
         if (to > from) {
             store.read(from, working, from, to - from);
+        }
+    }
+
+    /**
+     * Copies the token embedding rows of {@code tokens} ([embedDim] floats each) into {@code out}, row r at
+     * {@code r * rowBytes}, wherever the table lives. FlexGen loads the whole table every token step; a step uses a
+     * few rows of it, and for OPT-1.3B the table is a quarter of all the bytes a step would read.
+     */
+    void gatherTokenRows(int[] tokens, int rows, long rowBytes, MemorySegment out) {
+        RangeStore store = stores.get(0);
+        for (int r = 0; r < rows; r++) {
+            store.read(tokens[r] * rowBytes, out, r * rowBytes, rowBytes);
         }
     }
 
@@ -162,6 +176,16 @@ final class WeightStore implements AutoCloseable {
         long sum = 0;
         for (RangeStore s : stores) {
             sum += s.bytesOn(kind);
+        }
+        return sum;
+    }
+
+    /** Bytes a token step reads from a tier for the weight loads (the token table's rows aside). */
+    long loadedPerStepFrom(TierKind kind) {
+        long sum = 0;
+        for (int j = 0; j < stores.size(); j++) {
+            RangeStore s = stores.get(j);
+            sum += s.bytesOn(kind, j == 0 ? layouts.get(0).offset(1) : 0, s.bytes());
         }
         return sum;
     }

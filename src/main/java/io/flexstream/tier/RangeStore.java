@@ -37,6 +37,16 @@ public final class RangeStore implements AutoCloseable {
         return split[kind.ordinal()];
     }
 
+    /** Bytes of [from, to) that live on a tier. */
+    public long bytesOn(TierKind kind, long from, long to) {
+        long start = 0;
+        for (int t = 0; t < kind.ordinal(); t++) {
+            start += split[t];
+        }
+        long end = start + split[kind.ordinal()];
+        return Math.max(0, Math.min(to, end) - Math.max(from, start));
+    }
+
     /** The whole array when it lives entirely on the device (no working copy needed), else null. */
     public MemorySegment wholeOnDevice() {
         return split[0] == bytes ? device.segment() : null;
