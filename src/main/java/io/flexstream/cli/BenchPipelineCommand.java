@@ -45,11 +45,15 @@ public final class BenchPipelineCommand implements Callable<Integer> {
             + "(default: ${DEFAULT-VALUE})")
     int partitions;
 
+    @Option(names = "--repeats", defaultValue = "3", description = "Kafka passes, each between two engine-alone "
+            + "passes; the ratio is the median over them (default: ${DEFAULT-VALUE})")
+    int repeats;
+
     @Override
     public Integer call() throws Exception {
         System.out.println("command: flexstream bench pipeline" + (model == null ? " --hidden " + hidden
                 + " --layers " + layers : " --model " + model) + " --prompts " + prompts + " --batch-size "
-                + batchSize + " --max-new-tokens " + maxNewTokens + " --partitions " + partitions);
+                + batchSize + " --max-new-tokens " + maxNewTokens + " --partitions " + partitions + " --repeats " + repeats);
         System.out.println("machine: " + MachineInfo.describe());
         Path dir = model;
         Path temporary = null;
@@ -62,7 +66,7 @@ public final class BenchPipelineCommand implements Callable<Integer> {
         }
         try (Generator generator = Engines.open(dir)) {
             PipelineBenchmark.Result r = PipelineBenchmark.run(generator, new PipelineBenchmark.Options(prompts,
-                    batchSize, maxNewTokens, partitions, Duration.ofMinutes(30)), System.out);
+                    batchSize, maxNewTokens, partitions, repeats, Duration.ofMinutes(30)), System.out);
             return r.ratio() > 0 ? 0 : 1;
         } finally {
             if (temporary != null) {

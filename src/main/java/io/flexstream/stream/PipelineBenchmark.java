@@ -26,59 +26,92 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 /**
- * What Kafka costs: the same prompts, in the same run, once through the engine alone (prepare, bucket, generate) and
- * once end to end (produce to an in-process broker, consume, batch, generate, publish, read the completions back).
- * Both report new tokens per second; the ratio pipeline / engine is the figure to watch (target: at least 0.95).
+ * What Kafka costs: the same prompts, in the same run, through the engine alone (prepare, bucket, generate) and end to
+ * end (produce to an in-process broker, consume, batch, generate, publish, read the completions back). Both report new
+ * tokens per second; the ratio pipeline / engine is the figure to watch (target: at least 0.95).
  *
- * <p>The engine-alone pass forms its batches with the same {@link MicroBatcher} and sizer as the node, so both passes
- * run the same batch shapes when the prompts arrive together. The pipeline clock starts after the consumer has joined
- * its group (joining is a one-off per process, not per-record overhead) and just before the first prompt is produced,
- * and stops when the last completion has been read back. Untimed engine-alone passes warm the JIT up first (until two agree within 10%), and
- * the engine-alone figure is the mean of one pass before and one after the pipeline pass.
+ * <p>Method. The passes alternate, engine, Kafka, engine, Kafka, ..., engine, so every Kafka pass sits between two
+ * engine passes; each Kafka pass is compared with the mean of its two neighbours and the reported ratio is the median
+ * of those paired ratios. On a shared two-core machine the load drifts by tens of percent within a minute, and pairing
+ * neighbours cancels most of that drift, which a single before/after comparison does not. One broker, one node and
+ * one completion reader serve every Kafka pass (starting a broker and joining a group are once per process, not per
+ * record); each pass produces fresh prompt ids. A Kafka pass's clock starts just before its first prompt is produced
+ * and stops when its last completion has been read back, so producing, fetching, batching, publishing and the read
+ * back are all inside it.
+ *
+ * <p>The engine-alone pass forms its batches with the same {@link MicroBatcher} and sizer as the node. Untimed
+ * engine-alone passes warm the JIT up first (until two agree within 10%).
  *
  * <p>Entry point for {@code flexstream bench pipeline}: {@link #run(Generator, Options, PrintStream)}.
  */
 public final class PipelineBenchmark {
 
     /**
-     * @param prompts      number of prompts (cycling through {@link SamplePrompts})
+     * @param prompts      number of prompts per pass (cycling through {@link SamplePrompts})
      * @param batchSize    prompts per batch, both passes
      * @param maxNewTokens tokens per completion (greedy decoding)
      * @param partitions   partitions of the benchmark's prompts topic
-     * @param timeout      give up on the pipeline pass after this long
+     * @param repeats      Kafka passes (each between two engine-alone passes)
+     * @param timeout      give up on a Kafka pass after this long
      */
-    public record Options(int prompts, int batchSize, int maxNewTokens, int partitions, Duration timeout) {
+    public record Options(int prompts, int batchSize, int maxNewTokens, int partitions, int repeats,
+                          Duration timeout) {
+        public Options {
+            if (prompts < 1 || batchSize < 1 || maxNewTokens < 1 || partitions < 1 || repeats < 1) {
+                throw new IllegalArgumentException("prompts, batch size, new tokens, partitions and repeats must "
+                        + "all be at least 1");
+            }
+        }
+
         public static Options defaults() {
-            return new Options(64, 8, 32, 2, Duration.ofMinutes(30));
+            return new Options(64, 8, 32, 2, 3, Duration.ofMinutes(30));
+        }
+    }
+
+    /** One timed pass: new tokens, wall seconds and, for a Kafka pass, the seconds spent inside generate. */
+    public record Pass(long tokens, double seconds, double generateSeconds) {
+        public double tokensPerSecond() {
+            return tokens / seconds;
         }
     }
 
     /**
-     * Both passes' new tokens and wall seconds, and the time the engine spent inside {@code generate} during the
-     * pipeline pass.
+     * The engine-alone passes (one more than the Kafka passes; Kafka pass i sits between engine passes i and i+1).
      */
-    public record Result(long engineTokens, double engineSeconds, long pipelineTokens, double pipelineSeconds,
-                         double pipelineGenerateSeconds) {
+    public record Result(List<Pass> engine, List<Pass> pipeline) {
+
+        /** Median over the Kafka passes of pass tokens/s over the mean tokens/s of its two neighbouring engine passes. */
+        public double ratio() {
+            double[] ratios = new double[pipeline.size()];
+            for (int i = 0; i < ratios.length; i++) {
+                double neighbours = (engine.get(i).tokensPerSecond() + engine.get(i + 1).tokensPerSecond()) / 2;
+                ratios[i] = pipeline.get(i).tokensPerSecond() / neighbours;
+            }
+            return median(ratios);
+        }
+
         public double engineTokensPerSecond() {
-            return engineTokens / engineSeconds;
+            return median(engine.stream().mapToDouble(Pass::tokensPerSecond).toArray());
         }
 
         public double pipelineTokensPerSecond() {
-            return pipelineTokens / pipelineSeconds;
-        }
-
-        /** Pipeline tokens/s over engine-alone tokens/s. */
-        public double ratio() {
-            return pipelineTokensPerSecond() / engineTokensPerSecond();
+            return median(pipeline.stream().mapToDouble(Pass::tokensPerSecond).toArray());
         }
 
         /**
-         * Share of the pipeline pass's wall time the engine spent generating: the Kafka overhead on the critical
-         * path, measured under the same machine load as the pass itself (so it does not drift with other processes,
-         * unlike {@link #ratio()} on a shared machine).
+         * Median share of a Kafka pass's wall time that the engine spent generating: the Kafka overhead on the
+         * critical path, measured under the same machine load as the pass itself.
          */
         public double engineBusy() {
-            return pipelineGenerateSeconds / pipelineSeconds;
+            return median(pipeline.stream().mapToDouble(p -> p.generateSeconds() / p.seconds()).toArray());
+        }
+
+        public long engineTokens() {
+            return engine.getFirst().tokens();
+        }
+
+        public long pipelineTokens() {
+            return pipeline.getFirst().tokens();
         }
     }
 
@@ -86,47 +119,58 @@ public final class PipelineBenchmark {
     }
 
     public static Result run(Generator generator, Options options, PrintStream out) throws Exception {
-        List<GenerationRequest> requests = new ArrayList<>();
-        for (int i = 0; i < options.prompts(); i++) {
-            requests.add(GenerationRequest.text("bench-" + i, SamplePrompts.get(i),
-                    SamplingParams.greedy(options.maxNewTokens())));
-        }
-        out.printf("pipeline benchmark: model %s, %d prompts, batch %d, %d new tokens each, %d cores, java %s%n",
+        out.printf("pipeline benchmark: model %s, %d prompts per pass, batch %d, %d new tokens each, %d Kafka "
+                        + "passes between %d engine-alone passes, %d cores, java %s%n",
                 generator.modelName(), options.prompts(), options.batchSize(), options.maxNewTokens(),
-                Runtime.getRuntime().availableProcessors(), Runtime.version());
-
-        // JIT warm-up: untimed engine-alone passes until two in a row agree within 10% (at most 6).
+                options.repeats(), options.repeats() + 1, Runtime.getRuntime().availableProcessors(),
+                Runtime.version());
+        List<GenerationRequest> warmUp = requests("warm", options);
         long previous = Long.MAX_VALUE;
         for (int pass = 1; pass <= 6; pass++) {
-            long nanos = engineAlone(generator, requests, options.batchSize())[1];
+            long nanos = (long) (engineAlone(generator, warmUp, options.batchSize()).seconds() * 1e9);
             out.printf("warm-up pass %d (not counted): %.2f s%n", pass, nanos / 1e9);
             if (Math.abs(nanos - previous) < 0.1 * previous) {
                 break;
             }
             previous = nanos;
         }
-        long[] before = engineAlone(generator, requests, options.batchSize());
-        out.printf("engine alone (1): %d new tokens in %.2f s = %.1f tokens/s%n", before[0], before[1] / 1e9,
-                before[0] / (before[1] / 1e9));
-        long[] pipeline = throughKafka(generator, requests, options);
-        out.printf("through Kafka:    %d new tokens in %.2f s = %.1f tokens/s%n", pipeline[0], pipeline[1] / 1e9,
-                pipeline[0] / (pipeline[1] / 1e9));
-        long[] after = engineAlone(generator, requests, options.batchSize());
-        out.printf("engine alone (2): %d new tokens in %.2f s = %.1f tokens/s%n", after[0], after[1] / 1e9,
-                after[0] / (after[1] / 1e9));
-        // The engine runs before and after the pipeline pass and the two are averaged, so a drift in machine load
-        // or JIT state over the run does not favour either side.
-        Result result = new Result((before[0] + after[0]) / 2, (before[1] + after[1]) / 2e9, pipeline[0],
-                pipeline[1] / 1e9, pipeline[2] / 1e9);
-        out.printf("engine alone (mean): %.1f tokens/s%n", result.engineTokensPerSecond());
-        out.printf("ratio pipeline / engine: %.3f (target >= 0.95)%n", result.ratio());
-        out.printf("engine busy during the pipeline pass: %.1f%% of %.2f s (%.2f s inside generate)%n",
-                100 * result.engineBusy(), result.pipelineSeconds(), result.pipelineGenerateSeconds());
+        List<Pass> engine = new ArrayList<>();
+        List<Pass> pipeline = new ArrayList<>();
+        try (KafkaSide kafka = KafkaSide.start(generator, options)) {
+            for (int i = 0; i <= options.repeats(); i++) {
+                Pass alone = engineAlone(generator, requests("engine-" + i, options), options.batchSize());
+                engine.add(alone);
+                out.printf("engine alone  %d: %d new tokens in %6.2f s = %7.1f tokens/s%n", i + 1, alone.tokens(),
+                        alone.seconds(), alone.tokensPerSecond());
+                if (i == options.repeats()) {
+                    break;
+                }
+                Pass through = kafka.pass(requests("kafka-" + i, options), options);
+                pipeline.add(through);
+                out.printf("through Kafka %d: %d new tokens in %6.2f s = %7.1f tokens/s (engine busy %.1f%%)%n",
+                        i + 1, through.tokens(), through.seconds(), through.tokensPerSecond(),
+                        100 * through.generateSeconds() / through.seconds());
+            }
+        }
+        Result result = new Result(List.copyOf(engine), List.copyOf(pipeline));
+        out.printf("engine alone (median):  %.1f tokens/s%n", result.engineTokensPerSecond());
+        out.printf("through Kafka (median): %.1f tokens/s%n", result.pipelineTokensPerSecond());
+        out.printf("ratio pipeline / engine: %.3f (median of each Kafka pass over its neighbouring engine passes; "
+                + "target >= 0.95)%n", result.ratio());
+        out.printf("engine busy during the Kafka passes: %.1f%% (median)%n", 100 * result.engineBusy());
         return result;
     }
 
-    /** Returns {new tokens, nanoseconds}. */
-    private static long[] engineAlone(Generator generator, List<GenerationRequest> requests, int batchSize)
+    private static List<GenerationRequest> requests(String prefix, Options options) {
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < options.prompts(); i++) {
+            requests.add(GenerationRequest.text(prefix + "-" + i, SamplePrompts.get(i),
+                    SamplingParams.greedy(options.maxNewTokens())));
+        }
+        return requests;
+    }
+
+    private static Pass engineAlone(Generator generator, List<GenerationRequest> requests, int batchSize)
             throws InvalidRequestException {
         long start = System.nanoTime();
         MicroBatcher<PreparedPrompt> batcher = new MicroBatcher<>(BatchSizer.fixed(batchSize), 0,
@@ -141,48 +185,93 @@ public final class PipelineBenchmark {
                 tokens += result.tokenIds().length;
             }
         }
-        return new long[] {tokens, System.nanoTime() - start};
+        long nanos = System.nanoTime() - start;
+        return new Pass(tokens, nanos / 1e9, nanos / 1e9);
     }
 
-    /** Returns {new tokens, nanoseconds, nanoseconds inside generate}. */
-    private static long[] throughKafka(Generator generator, List<GenerationRequest> requests, Options options)
-            throws Exception {
-        String in = "bench-prompts";
-        String outTopic = "bench-completions";
-        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.builder().start()) {
-            broker.createTopics(Map.of(in, options.partitions(), outTopic, options.partitions(), in + ".DLT", 1));
-            Map<String, String> raw = new HashMap<>();
-            raw.put("bootstrap.servers", broker.bootstrapServers());
-            raw.put("input.topic", in);
-            raw.put("output.topic", outTopic);
-            raw.put("group.id", "bench");
-            raw.put("batch.size", Integer.toString(options.batchSize()));
-            raw.put("max.buffered", Integer.toString(Math.max(2 * options.batchSize(), options.prompts())));
-            raw.put("linger.ms", "100");
-            raw.put("max.new.tokens", Integer.toString(options.maxNewTokens()));
-            StreamConfig config = StreamConfig.fromMap(raw);
-            try (StreamNode node = StreamNode.start(config, generator, BatchSizer.fixed(options.batchSize()));
-                 CompletionReader reader = new CompletionReader(broker.bootstrapServers(), outTopic);
-                 KafkaProducer<byte[], byte[]> producer = producer(broker.bootstrapServers())) {
+    /** The broker, the node under test, a producer and a completion reader, shared by every Kafka pass. */
+    private record KafkaSide(EmbeddedKafkaBroker broker, StreamNode node, CompletionReader reader,
+                             KafkaProducer<byte[], byte[]> producer, String topic) implements AutoCloseable {
+
+        static KafkaSide start(Generator generator, Options options) throws Exception {
+            String in = "bench-prompts";
+            String outTopic = "bench-completions";
+            EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.builder().start();
+            StreamNode node = null;
+            CompletionReader reader = null;
+            try {
+                broker.createTopics(Map.of(in, options.partitions(), outTopic, options.partitions(), in + ".DLT",
+                        1));
+                Map<String, String> raw = new HashMap<>();
+                raw.put("bootstrap.servers", broker.bootstrapServers());
+                raw.put("input.topic", in);
+                raw.put("output.topic", outTopic);
+                raw.put("group.id", "bench");
+                raw.put("batch.size", Integer.toString(options.batchSize()));
+                raw.put("max.buffered", Integer.toString(Math.max(2 * options.batchSize(), options.prompts())));
+                raw.put("linger.ms", "100");
+                raw.put("max.new.tokens", Integer.toString(options.maxNewTokens()));
+                node = StreamNode.start(StreamConfig.fromMap(raw), generator, BatchSizer.fixed(options.batchSize()));
+                reader = new CompletionReader(broker.bootstrapServers(), outTopic);
                 long joinDeadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 while (node.rebalances() == 0 && System.nanoTime() < joinDeadline) {
                     Thread.sleep(20);
                 }
-                producer.partitionsFor(in);     // metadata fetched before the clock starts, like a running client
-                long start = System.nanoTime();
-                produce(producer, in, requests, options.maxNewTokens());
-                Set<String> ids = requests.stream().map(GenerationRequest::id).collect(Collectors.toSet());
-                Map<String, Completion> completions = reader.awaitAll(ids, options.timeout());
-                long nanos = System.nanoTime() - start;
-                long generating = node.generationNanos();
-                if (!completions.keySet().containsAll(ids)) {
-                    throw new IllegalStateException("only " + completions.size() + " of " + ids.size()
-                            + " completions within " + options.timeout());
+                if (node.rebalances() == 0) {
+                    throw new IllegalStateException("the benchmark's consumer did not join its group within 60 s");
                 }
-                long tokens = completions.values().stream().mapToLong(c -> c.getTokenIds().size()).sum();
-                return new long[] {tokens, nanos, generating};
+                KafkaProducer<byte[], byte[]> producer = PipelineBenchmark.producer(broker.bootstrapServers());
+                producer.partitionsFor(in);     // metadata fetched before any clock starts, like a running client
+                return new KafkaSide(broker, node, reader, producer, in);
+            } catch (Exception | Error e) {
+                closeQuietly(reader);
+                closeQuietly(node);
+                closeQuietly(broker);
+                throw e;
             }
         }
+
+        Pass pass(List<GenerationRequest> requests, Options options) {
+            long generatingBefore = node.generationNanos();
+            long start = System.nanoTime();
+            produce(producer, topic, requests, options.maxNewTokens());
+            Set<String> ids = requests.stream().map(GenerationRequest::id).collect(Collectors.toSet());
+            Map<String, Completion> completions = reader.awaitAll(ids, options.timeout());
+            long nanos = System.nanoTime() - start;
+            long generating = node.generationNanos() - generatingBefore;
+            if (!completions.keySet().containsAll(ids)) {
+                throw new IllegalStateException("only " + completions.size() + " of " + ids.size()
+                        + " completions within " + options.timeout());
+            }
+            long tokens = ids.stream().mapToLong(id -> completions.get(id).getTokenIds().size()).sum();
+            return new Pass(tokens, nanos / 1e9, generating / 1e9);
+        }
+
+        @Override
+        public void close() {
+            closeQuietly(producer);
+            closeQuietly(reader);
+            closeQuietly(node);
+            closeQuietly(broker);
+        }
+
+        private static void closeQuietly(AutoCloseable c) {
+            if (c == null) {
+                return;
+            }
+            try {
+                c.close();
+            } catch (Exception e) {
+                System.err.println("closing " + c.getClass().getSimpleName() + ": " + e);
+            }
+        }
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        java.util.Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     private static KafkaProducer<byte[], byte[]> producer(String bootstrap) {

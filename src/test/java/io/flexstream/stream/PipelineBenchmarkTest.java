@@ -21,7 +21,7 @@ class PipelineBenchmarkTest {
     void reportsEngineAndPipelineThroughputAndTheirRatio() throws Exception {
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         PipelineBenchmark.Result r = PipelineBenchmark.run(new EchoGenerator(256, 500, null),
-                new PipelineBenchmark.Options(48, 8, 8, 2, Duration.ofSeconds(60)), new PrintStream(captured, true));
+                new PipelineBenchmark.Options(48, 8, 8, 2, 2, Duration.ofSeconds(60)), new PrintStream(captured, true));
         String report = captured.toString();
         System.out.print(report);
         assertEquals(r.engineTokens(), r.pipelineTokens(), "the same prompts, the same tokens");
@@ -29,5 +29,8 @@ class PipelineBenchmarkTest {
         assertTrue(r.ratio() > 0.3 && r.ratio() < 1.2, report);
         assertTrue(report.contains("ratio pipeline / engine"), report);
         assertTrue(r.engineBusy() > 0.5 && r.engineBusy() <= 1.0, report);
+        assertEquals(3, r.engine().size(), "engine passes around each of the 2 Kafka passes");
+        assertEquals(2, r.pipeline().size());
+        assertEquals(48L * 8, r.pipelineTokens(), "each Kafka pass counts only its own completions");
     }
 }
