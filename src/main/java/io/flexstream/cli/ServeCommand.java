@@ -1,9 +1,14 @@
 package io.flexstream.cli;
 
+import io.flexstream.engine.EngineOptions;
 import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
+import io.flexstream.engine.Placement;
+import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.Kernels;
 import io.flexstream.metrics.OpsServer;
 import io.flexstream.metrics.PrometheusStreamMetrics;
+import io.flexstream.metrics.TierGauges;
 import io.flexstream.model.OptConfig;
 import io.flexstream.policy.CostModel;
 import io.flexstream.policy.HardwareProfile;
@@ -18,10 +23,14 @@ import io.flexstream.stream.PolicyBatchSizer;
 import io.flexstream.stream.StreamConfig;
 import io.flexstream.stream.StreamMetrics;
 import io.flexstream.stream.StreamNode;
+import io.flexstream.tier.Tiers;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -40,6 +49,8 @@ import java.util.concurrent.Callable;
                 "Any Kafka client setting passes through as kafka.<setting> (all clients) or "
                         + "kafka.consumer.|producer.|admin.<setting>, e.g. -K security.protocol=SASL_SSL."})
 public final class ServeCommand implements Callable<Integer> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
 
     @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
     String bootstrapServers;
@@ -95,11 +106,26 @@ public final class ServeCommand implements Callable<Integer> {
             + "(default: 9400)")
     Integer metricsPort;
 
+    /** Without any of these flags the node runs the in-memory engine; with them, the offloading engine. */
+    @Mixin
+    OffloadOptions offload = new OffloadOptions();
+
     @Option(names = {"-K", "--kafka"}, paramLabel = "KEY=VALUE", description = "Kafka client setting (repeatable)")
     Map<String, String> kafka = new LinkedHashMap<>();
 
-    private BatchSizer sizer(StreamConfig config) {
+    /**
+     * @param placement the offloading engine's placement, or null for the in-memory engine. Its weights are placed
+     *                  once at start, so with the LP sizer every share and the block shape are pinned to it: the
+     *                  search then predicts that placement's throughput per bucket for the completion records, and
+     *                  blocks are filled to the engine's gbs x nb.
+     */
+    private BatchSizer sizer(StreamConfig config, Placement placement) {
         if (batchPolicy.equals("fixed")) {
+            if (placement != null && config.batchSize() % placement.blockSize() != 0) {
+                LOG.warn("batch.size {} is not a multiple of the placement's block gbs x nb = {}: some blocks will "
+                        + "run partly empty; set --batch-size {}", config.batchSize(), placement.blockSize(),
+                        placement.blockSize());
+            }
             return BatchSizer.fixed(config.batchSize());
         }
         if (!batchPolicy.equals("lp")) {
@@ -112,7 +138,14 @@ public final class ServeCommand implements Callable<Integer> {
                 CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32);
         Workload template = new Workload(ModelShape.of(name == null ? "model" : name.toString(), model), 1,
                 config.maxNewTokens(), false, false, false);
-        PolicyCache cache = new PolicyCache(new PolicySearch(cost), template, Pins.NONE, 64, 16);
+        Pins pins = Pins.NONE;
+        if (placement != null) {
+            pins = pins.withGpuBatchSize(placement.gpuBatchSize()).withNumGpuBatches(placement.numGpuBatches())
+                    .withPercent(new double[] {100 * placement.weights().device(), 100 * placement.weights().host(),
+                            100 * placement.cache().device(), 100 * placement.cache().host(),
+                            100 * placement.activations().device(), 100 * placement.activations().host()});
+        }
+        PolicyCache cache = new PolicyCache(new PolicySearch(cost), template, pins, 64, 16);
         return new PolicyBatchSizer(cache, config.maxNewTokens(), config.maxBuffered());
     }
 
@@ -129,10 +162,12 @@ public final class ServeCommand implements Callable<Integer> {
             System.err.println("flexstream serve: " + e.getMessage());
             return 2;
         }
+        Placement placement;
         BatchSizer sizer;
         try {
-            sizer = sizer(config);
-        } catch (RuntimeException e) {
+            placement = offload.offloading() ? offload.placement() : null;
+            sizer = sizer(config, placement);
+        } catch (java.io.IOException | RuntimeException e) {
             System.err.println("flexstream serve: cannot set up --batch-policy " + batchPolicy + ": " + e.getMessage());
             return 2;
         }
@@ -142,9 +177,19 @@ public final class ServeCommand implements Callable<Integer> {
         new JvmMemoryMetrics().bindTo(registry);
         OpsServer ops = config.metricsPort() == 0 ? null : OpsServer.start(config.metricsPort(), registry);
         Generator generator;
+        Tiers tiers = null;
+        String backend;
         try {
-            generator = Engines.open(config.modelDir());
-        } catch (RuntimeException e) {
+            Kernels kernels = new CpuKernels();
+            backend = kernels.name();
+            tiers = placement == null ? null : offload.tiers();
+            generator = Engines.open(config.modelDir(), kernels,
+                    EngineOptions.defaults().withMaxBatchSize(Math.max(config.batchSize(), config.maxBuffered()))
+                            .withCompressWeight(offload.compressWeight()), placement, tiers);
+        } catch (java.io.IOException | RuntimeException e) {
+            if (tiers != null) {
+                tiers.close();
+            }
             System.err.println("flexstream serve: cannot load the model: " + e.getMessage());
             if (ops != null) {
                 ops.close();
@@ -152,8 +197,11 @@ public final class ServeCommand implements Callable<Integer> {
             return 2;
         }
         try (generator; ops) {
-            // Engines.open(dir) is the in-memory engine on the CPU backend; the label says so for the dashboard.
-            StreamMetrics metrics = new PrometheusStreamMetrics(registry, "cpu", generator.modelName());
+            LOG.info("engine: {} on {}", placement == null ? "in-memory" : "offloading, " + placement, backend);
+            StreamMetrics metrics = new PrometheusStreamMetrics(registry, backend, generator.modelName());
+            if (tiers != null) {
+                TierGauges.bind(registry, tiers);
+            }
             StreamNode node = StreamNode.start(config, generator, sizer, metrics);
             if (ops != null) {
                 ops.health(() -> node.isLive(60_000), node::isReady);

@@ -113,6 +113,7 @@ final class BlockRun {
                 }
                 for (int layer = 0; layer < scheduleLayers; layer++) {
                     runLayer(token, layer, active);
+                    listener.layerDone(token, layer, scheduleLayers);
                 }
                 report(listener, token, t0);
             }
@@ -122,6 +123,7 @@ final class BlockRun {
                     long t0 = System.nanoTime();
                     for (int layer = 0; layer < scheduleLayers; layer++) {
                         runLayer(token, layer, List.of(k));
+                        listener.layerDone(token, layer, scheduleLayers);
                     }
                     report(listener, token, t0);
                 }

@@ -36,6 +36,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *       {@code rebalances_total} ({@code kind}: assigned, revoked, lost)</li>
  *   <li>{@code backend_info} ({@code backend}, {@code model}): constant 1, the engine this node runs</li>
  * </ul>
+ * The offloading engine's tier bytes are separate gauges bound by {@link TierGauges}.
  */
 public final class PrometheusStreamMetrics implements StreamMetrics {
 

@@ -35,6 +35,21 @@ public final class Tiers implements AutoCloseable {
         };
     }
 
+    /** Bytes allocated on a tier now (its allocator's accounting). */
+    public long used(TierKind kind) {
+        return kind == TierKind.DISK ? disk.used() : memory(kind).used();
+    }
+
+    /** Most bytes ever allocated at once on a tier. */
+    public long peak(TierKind kind) {
+        return kind == TierKind.DISK ? disk.peak() : memory(kind).peak();
+    }
+
+    /** A tier's hard limit, in bytes. */
+    public long budget(TierKind kind) {
+        return kind == TierKind.DISK ? disk.budget() : memory(kind).budget();
+    }
+
     /** Peak bytes per tier, for reports: "device 1.2 GiB of 2.0 GiB, ...". */
     public String peakReport() {
         return String.format("device %s of %s, host %s of %s, disk %s of %s (O_DIRECT %s)",

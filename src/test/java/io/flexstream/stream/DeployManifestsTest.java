@@ -155,7 +155,12 @@ class DeployManifestsTest {
         m.blockProgress(1, 2);
         m.blockDone(4, 16, 1_000_000);
         m.deadLetter(DeadLetterReason.EMPTY_PROMPT);
-        String scrape = registry.scrape();
+        String scrape;
+        try (io.flexstream.tier.Tiers tiers = new io.flexstream.tier.Tiers(1 << 20, 1 << 20,
+                Files.createTempDirectory("flexstream-dashboard-"), 1 << 20, false)) {
+            io.flexstream.metrics.TierGauges.bind(registry, tiers);
+            scrape = registry.scrape();
+        }
 
         JsonNode dashboard = JSON.readTree(DEPLOY.resolve("grafana/flexstream-dashboard.json").toFile());
         TreeSet<String> missing = new TreeSet<>();
