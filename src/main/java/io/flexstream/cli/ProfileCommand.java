@@ -64,38 +64,49 @@ public final class ProfileCommand implements Callable<Integer> {
         double deviceToHost;
         try (MemoryTier.Buffer d = device.allocate(copyBytes, "profile");
              MemoryTier.Buffer h = host.allocate(copyBytes, "profile")) {
-            step("[1/5] host -> device copies");
+            step("[1/6] host -> device copies");
             hostToDevice = rate(copyBytes, () -> time(() -> MemorySegment.copy(h.segment(), 0, d.segment(), 0,
                     copyBytes)));
-            step("[2/5] device -> host copies");
+            step("[2/6] device -> host copies");
             deviceToHost = rate(copyBytes, () -> time(() -> MemorySegment.copy(d.segment(), 0, h.segment(), 0,
                     copyBytes)));
         }
-        step("[3/5] disk tier (O_DIRECT) reads and writes");
-        double[] disk = diskRates();
+        step("[3/6] disk tier (O_DIRECT) reads and writes");
+        double[] disk = diskRates(null);
         double prefill;
         double decode;
+        double stream;
         double attentionPrefill;
         double attentionDecode;
+        double diskWhileComputing;
         try (CpuKernels kernels = new CpuKernels()) {
-            step("[4/5] linear at prefill and decode shapes with " + kernels.name());
+            step("[4/6] linear at prefill and decode shapes with " + kernels.name());
             prefill = linearFlops(kernels, 1024, hidden, hidden);
             decode = linearFlops(kernels, 32, 4 * hidden, hidden);
-            step("[5/5] attention at prefill and decode shapes");
+            // One input row: the time is the weight read; bytes of weights per second.
+            stream = linearFlops(kernels, 1, 4 * hidden, hidden) / 2 * 4;
+            step("[5/6] attention at prefill and decode shapes");
             attentionPrefill = attentionFlops(kernels, 4, 256, 256);
             attentionDecode = attentionFlops(kernels, 32, 1, 512);
+            step("[6/6] disk tier reads while the kernels compute");
+            diskWhileComputing = diskRates(kernels)[0];
         }
+        // The engine reads weights from disk while it computes, so the rate that predicts it is the loaded one: on
+        // VMs whose disk I/O needs CPU time the two differ (e.g. 2 cores: 0.6 GB/s quiet, 0.34 GB/s computing).
         HardwareProfile profile = new HardwareProfile(name,
-                "measured by flexstream profile on " + MachineInfo.describe() + " (CPU backend, fp32)",
+                String.format(java.util.Locale.ROOT, "measured by flexstream profile on %s (CPU backend, fp32); "
+                        + "disk read %.2f GB/s quiet, %.2f GB/s while computing (the latter is diskToHost)",
+                        MachineInfo.describe(), disk[0] / 1e9, diskWhileComputing / 1e9),
                 Sizes.parse(deviceMem), Sizes.parse(hostMem), Sizes.parse(diskMem),
-                hostToDevice, deviceToHost, deviceToHost, disk[0], disk[1], disk[1], disk[1],
+                hostToDevice, deviceToHost, deviceToHost, diskWhileComputing, disk[1], disk[1], disk[1],
                 prefill, decode, attentionPrefill, attentionDecode, attentionDecode, 0, 0, 0,
-                decode / 2);
+                decode / 2, stream);
         profile.write(output);
-        System.out.printf("host->device %.1f GB/s, device->host %.1f GB/s, disk read %.2f GB/s, disk write %.2f GB/s,"
-                        + " linear %.1f / %.1f GFLOP/s (prefill / decode), attention %.1f / %.1f GFLOP/s%n",
-                hostToDevice / 1e9, deviceToHost / 1e9, disk[0] / 1e9, disk[1] / 1e9, prefill / 1e9, decode / 1e9,
-                attentionPrefill / 1e9, attentionDecode / 1e9);
+        System.out.printf("host->device %.1f GB/s, device->host %.1f GB/s, disk read %.2f GB/s (%.2f GB/s while "
+                        + "computing), disk write %.2f GB/s, linear %.1f / %.1f GFLOP/s (prefill / decode), weight "
+                        + "stream %.1f GB/s, attention %.1f / %.1f GFLOP/s%n",
+                hostToDevice / 1e9, deviceToHost / 1e9, disk[0] / 1e9, diskWhileComputing / 1e9, disk[1] / 1e9,
+                prefill / 1e9, decode / 1e9, stream / 1e9, attentionPrefill / 1e9, attentionDecode / 1e9);
         System.out.println("wrote " + output + " (use: flexstream policy --hardware " + output
                 + " --element-bytes 4 ...)");
         return 0;
@@ -105,10 +116,29 @@ public final class ProfileCommand implements Callable<Integer> {
         System.err.println("profile: " + what);
     }
 
-    private double[] diskRates() {
+    /**
+     * O_DIRECT read and write rates of the disk tier, {read, write} bytes per second; with {@code load} non-null the
+     * kernels run a linear in a loop on another thread meanwhile (as the engine computes while it prefetches).
+     */
+    private double[] diskRates(CpuKernels load) throws InterruptedException {
         long bytes = 512L << 20;
         DiskTier disk = new DiskTier(offloadDir, bytes, true);
         MemoryTier staging = new MemoryTier(TierKind.HOST, 32L << 20);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread computing = null;
+        if (load != null) {
+            computing = Thread.ofPlatform().daemon().name("profile-load").start(() -> {
+                int m = 32;
+                try (MemoryTier.Buffer x = scratch((long) m * hidden); MemoryTier.Buffer w = scratch(4L * hidden * hidden);
+                     MemoryTier.Buffer out = scratch(4L * m * hidden)) {
+                    fill(x.segment());
+                    fill(w.segment());
+                    while (!stop.get()) {
+                        load.linear(x.segment(), w.segment(), null, out.segment(), m, 4 * hidden, hidden);
+                    }
+                }
+            });
+        }
         try (DiskTier.Region region = disk.allocate(bytes, "profile");
              MemoryTier.Buffer buffer = staging.allocate(32L << 20, "profile")) {
             double write = rate(bytes, () -> time(() -> {
@@ -126,6 +156,11 @@ public final class ProfileCommand implements Callable<Integer> {
                         + ": disk rates include the page cache");
             }
             return new double[] {read, write};
+        } finally {
+            stop.set(true);
+            if (computing != null) {
+                computing.join();
+            }
         }
     }
 

@@ -35,8 +35,11 @@ import static io.flexstream.policy.LpVariable.WN;
  *   storage precision ({@link Calibration#elementBytes}: fp16, or fp32 on the CPU backend). Compression stores and
  *   moves weights and cache at {@link Calibration#compressedBytesPerElement} (0.28x of fp16) and costs dequantization
  *   time at {@link HardwareProfile#dequantizeElementsPerSecond}. Without attention delegation the off-device cache is moved to
- *   the device each token. The memory rows are FlexGen's with these byte sizes. The model is a first estimate: the
- *   lead calibrates it against measured runs.</li>
+ *   the device each token. Two terms FlexGen leaves out: the LM head (vocab x hidden, as large as several layers of a
+ *   small model) is counted, spread over the layers; and a GPU batch's matrix products never take less than streaming
+ *   the layer's weights from device memory once ({@link HardwareProfile#weightStreamBytesPerSecond}), which is what
+ *   makes small decode batches memory bound even when everything fits on the device. The memory rows are FlexGen's
+ *   with these byte sizes. {@code flexstream bench policy} checks the predictions against measured runs.</li>
  * </ul>
  */
 public final class CostModel {
@@ -164,8 +167,12 @@ public final class CostModel {
         }
         double eb = calibration.elementBytes();
         double q = calibration.compressedBytesPerElement();
+        // The LM head (tied to the token table: vocab x hidden, stored uncompressed) is loaded and multiplied every
+        // step like a layer; it is spread over the l layers here so that the per-layer max keeps its linear form.
+        double headBytesPerLayer = (double) w.model().vocab() * w.model().hidden() * eb / w.model().layers();
         return new Sizes(w.promptLen(), w.genLen(), w.model().hidden(), w.model().ffn(), w.model().heads(),
-                w.model().layers(), gbs, (double) gbs * nb, fp16Weights * (w.compressWeight() ? q : eb) / 2,
+                w.model().layers(), gbs, (double) gbs * nb,
+                fp16Weights * (w.compressWeight() ? q : eb) / 2 + headBytesPerLayer,
                 (w.compressCache() ? q : eb) / 2, eb / 2);
     }
 
@@ -220,8 +227,33 @@ public final class CostModel {
                 .plus(LinearForm.sum(hidden / hw.deviceToHostHidden(), HC, HN)));
         t.put("disk->host", LinearForm.of(WN, z.weightBytes / hw.diskToHost()).plus(HN, hidden / hw.diskToHost()));
         t.put("host->disk", LinearForm.of(CN, cacheNew / hw.hostToDiskCachePrefill()).plus(HN, hidden / hw.hostToDiskHiddenPrefill()));
-        t.put("compute", LinearForm.constant(prefillCompute(z) + dequant / hw.dequantizeElementsPerSecond()));
+        t.put("compute", LinearForm.constant(flexStreamPrefillCompute(z, w) + dequant / hw.dequantizeElementsPerSecond()));
         return t;
+    }
+
+    /**
+     * One layer's prefill of the block: per GPU batch, the matrix products of its gbs x s rows (at least the time to
+     * stream the layer's weights once), the causal attention, and the layer's share of the head, which runs on the
+     * last position of each sequence only (gbs rows: a decode-shaped product).
+     */
+    private double flexStreamPrefillCompute(Sizes z, Workload w) {
+        double nb = z.bls / z.gbs;
+        double layerFlops = z.gbs * z.s * (8 * z.h1 * z.h1 + 4 * z.h1 * z.h2);
+        double headFlops = z.gbs * 2.0 * w.model().vocab() * z.h1 / z.l;
+        double perBatch = Math.max(layerFlops / hw.matmulFlopsPrefill() + headFlops / hw.matmulFlopsDecode(),
+                z.weightBytes / hw.weightStreamBytesPerSecond());
+        return nb * perBatch + 4 * z.bls * z.s * z.s * z.h1 / hw.attentionFlopsPrefill();
+    }
+
+    /**
+     * One layer's decode matrix products for the block: per GPU batch, gbs rows through the layer and its share of
+     * the head, but never faster than streaming the layer's weights from device memory once. That floor is what a
+     * larger GPU batch amortises when the whole model sits on the device.
+     */
+    private double flexStreamDecodeMatmul(Sizes z, Workload w) {
+        double nb = z.bls / z.gbs;
+        double flops = z.gbs * (8 * z.h1 * z.h1 + 4 * z.h1 * z.h2 + 2.0 * w.model().vocab() * z.h1 / z.l);
+        return nb * Math.max(flops / hw.matmulFlopsDecode(), z.weightBytes / hw.weightStreamBytesPerSecond());
     }
 
     private Map<String, LinearForm> flexStreamDecode(Sizes z, Workload w) {
@@ -233,7 +265,7 @@ public final class CostModel {
         LinearForm h2d = LinearForm.sum(z.weightBytes / hw.hostToDevice(), WC, WN)
                 .plus(LinearForm.sum(hidden / hw.hostToDevice(), HC, HN));
         LinearForm d2h = LinearForm.sum(hidden / hw.deviceToHostHidden(), HC, HN);
-        LinearForm comp = LinearForm.constant(z.bls * (8 * z.h1 * z.h1 + 4 * z.h1 * z.h2) / hw.matmulFlopsDecode());
+        LinearForm comp = LinearForm.constant(flexStreamDecodeMatmul(z, w));
         if (delegate) {
             double cpuRate = hw.hostAttentionFlops() * hw.hostAttentionEfficiency((int) z.gbs, (int) z.h1);
             comp = comp.plus(CG, attnFlops / hw.attentionFlopsDecode()).plus(LinearForm.sum(attnFlops / cpuRate, CC, CN));

@@ -40,6 +40,10 @@ import java.nio.file.Path;
  * @param cpuCorrectionC2              FlexGen's c2 (small-batch penalty)
  * @param cpuCorrectionC3              FlexGen's c3 (small-hidden penalty)
  * @param dequantizeElementsPerSecond  4-bit to fp16 dequantization rate on the device; FlexStream cost mode only
+ * @param weightStreamBytesPerSecond   how fast a linear with ONE input row reads its weights from device memory (bytes
+ *                                     of weights per second): the floor of a linear's time however few rows it has,
+ *                                     which is what makes small decode batches memory bound; FlexStream cost mode
+ *                                     only
  */
 public record HardwareProfile(String name, String description,
                               long deviceMemoryBytes, long hostMemoryBytes, long diskBytes,
@@ -50,7 +54,7 @@ public record HardwareProfile(String name, String description,
                               double attentionFlopsPrefill, double attentionFlopsDecode,
                               double hostAttentionFlops,
                               double cpuCorrectionC1, double cpuCorrectionC2, double cpuCorrectionC3,
-                              double dequantizeElementsPerSecond) {
+                              double dequantizeElementsPerSecond, double weightStreamBytesPerSecond) {
 
     /** FlexGen's GB (utils.py): 2^30 bytes. */
     public static final double GIB = 1L << 30;
@@ -80,6 +84,7 @@ public record HardwareProfile(String name, String description,
         positive(name, "attentionFlopsDecode", attentionFlopsDecode);
         positive(name, "hostAttentionFlops", hostAttentionFlops);
         positive(name, "dequantizeElementsPerSecond", dequantizeElementsPerSecond);
+        positive(name, "weightStreamBytesPerSecond", weightStreamBytesPerSecond);
     }
 
     private static void positive(String profile, String key, double v) {
@@ -139,7 +144,8 @@ public record HardwareProfile(String name, String description,
         return new HardwareProfile(name, description, deviceBytes, hostBytes, disk, hostToDevice, deviceToHostCache,
                 deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill, hostToDiskDecode,
                 matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode, hostAttentionFlops,
-                cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond);
+                cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
+                weightStreamBytesPerSecond);
     }
 
     /**

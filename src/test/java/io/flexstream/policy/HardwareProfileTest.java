@@ -41,7 +41,7 @@ class HardwareProfileTest {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
         assertEquals(1.0, t4.hostAttentionEfficiency(64, 4096), 1e-12);
         assertEquals(1 - 0.0328 * Math.log(64.0 / 48) / Math.log(2), t4.hostAttentionEfficiency(48, 7168), 1e-12);
-        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1);
+        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1);
         assertEquals(0.1, harsh.hostAttentionEfficiency(1, 64), 1e-12);
     }
 
@@ -65,7 +65,7 @@ class HardwareProfileTest {
     @Test
     void nonPositiveRatesAreRejectedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1));
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1));
         assertTrue(e.getMessage().contains("diskToHost"), e.getMessage());
     }
 
