@@ -83,8 +83,10 @@ public final class ProfileCommand implements Callable<Integer> {
             step("[4/6] linear at prefill and decode shapes with " + kernels.name());
             prefill = linearFlops(kernels, 1024, hidden, hidden);
             decode = linearFlops(kernels, 32, 4 * hidden, hidden);
-            // One input row: the time is the weight read; bytes of weights per second.
-            stream = linearFlops(kernels, 1, 4 * hidden, hidden) / 2 * 4;
+            // One input row: the time is the weight read; bytes of weights per second. The matrix is 256 MiB so
+            // that it streams from memory as a model's layers do, not from the last-level cache.
+            int streamRows = (int) ((256L << 20) / (4L * hidden));
+            stream = linearFlops(kernels, 1, streamRows, hidden) / 2 * 4;
             step("[5/6] attention at prefill and decode shapes");
             attentionPrefill = attentionFlops(kernels, 4, 256, 256);
             attentionDecode = attentionFlops(kernels, 32, 1, 512);

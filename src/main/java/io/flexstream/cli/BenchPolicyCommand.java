@@ -1,0 +1,226 @@
+package io.flexstream.cli;
+
+import io.flexstream.engine.EngineOptions;
+import io.flexstream.engine.GenerationRequest;
+import io.flexstream.engine.OffloadedGenerator;
+import io.flexstream.engine.Placement;
+import io.flexstream.engine.PreparedPrompt;
+import io.flexstream.engine.SamplingParams;
+import io.flexstream.engine.ScheduleKind;
+import io.flexstream.kernel.CpuKernels;
+import io.flexstream.model.OptConfig;
+import io.flexstream.model.OptWeights;
+import io.flexstream.policy.CostModel;
+import io.flexstream.policy.HardwareProfile;
+import io.flexstream.policy.LpVariable;
+import io.flexstream.policy.ModelShape;
+import io.flexstream.policy.Pins;
+import io.flexstream.policy.Policy;
+import io.flexstream.policy.PolicySearch;
+import io.flexstream.policy.Solution;
+import io.flexstream.policy.Workload;
+import io.flexstream.tier.TierShares;
+import io.flexstream.tier.Tiers;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code flexstream bench policy}: does the policy search choose well on this machine? For three workloads (everything
+ * in memory; weights on disk; KV cache on disk) it searches the policy with this machine's profile, runs the chosen
+ * policy on the offloading engine and compares the measured tokens/s with the prediction (target: within 25%); then it
+ * runs a grid of hand-set (gbs, nb) with the same placement rule and compares the chosen policy's measured throughput
+ * with the grid's best (target: at least 90%). Every number comes from the same run, after a JIT warm-up.
+ *
+ * <p>The workloads pin the tensor class they are about (weights or cache 100% on disk) and leave the rest of the
+ * placement and the block shape to the search, capped at {@code --max-block} sequences so a run stays short.
+ */
+@Command(name = "policy", mixinStandardHelpOptions = true,
+        description = "Validate the policy search: predicted vs measured tokens/s for three workloads, and the chosen "
+                + "policy vs a grid of hand-set ones, in one run.")
+public final class BenchPolicyCommand implements Callable<Integer> {
+
+    @Option(names = "--shape", defaultValue = "opt-125m", description = "model shape, random weights "
+            + "(default: ${DEFAULT-VALUE})")
+    String shape;
+
+    @Option(names = "--layers", defaultValue = "12", description = "decoder layers (default: ${DEFAULT-VALUE})")
+    int layers;
+
+    @Option(names = "--prompt-len", defaultValue = "32", description = "prompt tokens (default: ${DEFAULT-VALUE})")
+    int promptLen;
+
+    @Option(names = "--gen-len", defaultValue = "16", description = "new tokens (default: ${DEFAULT-VALUE})")
+    int genLen;
+
+    @Option(names = "--max-block", defaultValue = "64", description = "largest block gbs x nb searched and run "
+            + "(default: ${DEFAULT-VALUE})")
+    int maxBlock;
+
+    @Option(names = "--hardware", paramLabel = "NAME|FILE", description = "hardware profile (default: measure this "
+            + "machine now with `flexstream profile`, about a minute)")
+    String hardware;
+
+    @Option(names = "--offload-dir", defaultValue = "flexstream-offload",
+            description = "disk tier directory, a real disk (default: ${DEFAULT-VALUE})")
+    Path offloadDir;
+
+    @Option(names = "--workloads", split = ",", defaultValue = "memory,weights-on-disk,cache-on-disk",
+            description = "which workloads to run (default: ${DEFAULT-VALUE})")
+    List<String> workloads;
+
+    /** One validation workload: a name and the placement pins that define it. */
+    private record Scenario(String name, Pins pins) {
+    }
+
+    /** A measured run: the policy, its prediction and what the engine did. */
+    private record Run(Policy policy, double predicted, double measured, double seconds) {
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        System.out.printf("command: flexstream bench policy --shape %s --layers %d --prompt-len %d --gen-len %d "
+                        + "--max-block %d%s --offload-dir %s%n", shape, layers, promptLen, genLen, maxBlock,
+                hardware == null ? "" : " --hardware " + hardware, offloadDir);
+        System.out.println("machine: " + MachineInfo.describe());
+        HardwareProfile profile = hardware == null ? measureProfile() : HardwareProfile.load(hardware);
+        System.out.println("profile: " + profile.name() + " — " + profile.description());
+        OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
+        ModelShape model = ModelShape.of(shape + "x" + layers, config);
+        PolicySearch search = new PolicySearch(new CostModel(profile, CostModel.Mode.FLEXSTREAM,
+                CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32));
+        Workload workload = new Workload(model, promptLen, genLen, false, false, false);
+        Pins cap = Pins.NONE.withMaxBlockSize(maxBlock);
+        List<Scenario> all = List.of(
+                new Scenario("memory", cap),
+                new Scenario("weights-on-disk", cap.withShare(LpVariable.WG, 0).withShare(LpVariable.WC, 0)),
+                new Scenario("cache-on-disk", cap.withShare(LpVariable.CG, 0).withShare(LpVariable.CC, 0)));
+        List<String> report = new ArrayList<>();
+        boolean allMet = true;
+        try (Arena arena = Arena.ofShared(); CpuKernels kernels = new CpuKernels()) {
+            OptWeights weights = OptWeights.random(config, 1, arena);
+            System.out.println("warm-up run (not counted)");
+            measure(weights, kernels, profile, Policy.of(4, 1, "100 0 100 0 100 0", false), search, workload);
+            for (Scenario scenario : all) {
+                if (!workloads.contains(scenario.name())) {
+                    continue;
+                }
+                Solution chosen = search.search(workload, scenario.pins()).best();
+                System.out.printf("%n== %s: search chose %s, predicted %.1f tokens/s%n", scenario.name(),
+                        describe(chosen.policy()), chosen.prediction().throughput());
+                Run picked = measure(weights, kernels, profile, chosen.policy(), search, workload);
+                List<Run> grid = new ArrayList<>();
+                for (int[] shapeOfBlock : gridShapes()) {
+                    Policy hand = withShape(chosen.policy(), shapeOfBlock[0], shapeOfBlock[1]);
+                    if (hand.gpuBatchSize() == chosen.policy().gpuBatchSize()
+                            && hand.numGpuBatches() == chosen.policy().numGpuBatches()) {
+                        grid.add(picked);
+                        continue;
+                    }
+                    grid.add(measure(weights, kernels, profile, hand, search, workload));
+                }
+                Run best = grid.stream().max(java.util.Comparator.comparingDouble(Run::measured)).orElseThrow();
+                double error = picked.predicted() / picked.measured() - 1;
+                double share = picked.measured() / best.measured();
+                boolean met = Math.abs(error) <= 0.25 && share >= 0.90;
+                allMet &= met;
+                report.add(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %+.0f%% | %s: %.1f | %.0f%% |",
+                        scenario.name(), describe(picked.policy()), picked.predicted(), picked.measured(),
+                        100 * error, describe(best.policy()), best.measured(), 100 * share));
+            }
+        }
+        System.out.printf("%n| workload | chosen policy | predicted tokens/s | measured tokens/s | prediction error "
+                + "| best hand-set (measured tokens/s) | chosen / best |%n|---|---|---|---|---|---|---|%n");
+        report.forEach(System.out::println);
+        System.out.println("targets: |prediction error| <= 25%, chosen / best >= 90% — " + (allMet ? "all met"
+                : "NOT all met"));
+        return 0;
+    }
+
+    /** The hand-set block shapes: small, medium and large GPU batches, one or several per block. */
+    private List<int[]> gridShapes() {
+        List<int[]> shapes = new ArrayList<>();
+        for (int gbs : new int[] {2, 8, 32}) {
+            for (int nb : new int[] {1, 4}) {
+                if (gbs * nb <= maxBlock) {
+                    shapes.add(new int[] {gbs, nb});
+                }
+            }
+        }
+        return shapes;
+    }
+
+    private static Policy withShape(Policy p, int gbs, int nb) {
+        return new Policy(gbs, nb, p.weightGpu(), p.weightCpu(), p.cacheGpu(), p.cacheCpu(), p.activationGpu(),
+                p.activationCpu(), p.cpuCacheCompute(), p.compressWeight(), p.compressCache());
+    }
+
+    private static String describe(Policy p) {
+        return String.format(Locale.ROOT, "%dx%d [%s]", p.gpuBatchSize(), p.numGpuBatches(), p.formatPercent());
+    }
+
+    /** Runs one block of the policy's size on the offloading engine; tokens/s = new tokens / wall time. */
+    private Run measure(OptWeights weights, CpuKernels kernels, HardwareProfile profile, Policy policy,
+                        PolicySearch search, Workload workload) {
+        double predicted = search.evaluate(workload, policy).throughput();
+        Placement placement = new Placement(policy.gpuBatchSize(), policy.numGpuBatches(),
+                shares(policy.weightGpu(), policy.weightCpu()), shares(policy.cacheGpu(), policy.cacheCpu()),
+                shares(policy.activationGpu(), policy.activationCpu()), policy.cpuCacheCompute(),
+                ScheduleKind.ZIGZAG);
+        // The tiers get the capacities the search assumed, so the placement is held to the same budgets.
+        Tiers tiers = new Tiers(profile.deviceMemoryBytes(), profile.hostMemoryBytes(), offloadDir,
+                profile.diskBytes(), true);
+        try (OffloadedGenerator engine = new OffloadedGenerator(weights, null, kernels, placement, tiers,
+                new EngineOptions(placement.blockSize(), false), shape, null, tiers)) {
+            List<PreparedPrompt> prompts = new ArrayList<>();
+            SplittableRandom random = new SplittableRandom(7);
+            for (int i = 0; i < placement.blockSize(); i++) {
+                int[] ids = new int[promptLen];
+                for (int t = 0; t < promptLen; t++) {
+                    ids[t] = 4 + random.nextInt(weights.config().vocabSize() - 4);
+                }
+                prompts.add(engine.prepare(GenerationRequest.tokens("p" + i, ids, SamplingParams.greedy(genLen))));
+            }
+            long start = System.nanoTime();
+            engine.generate(prompts);
+            double seconds = (System.nanoTime() - start) / 1e9;
+            double measured = (double) placement.blockSize() * genLen / seconds;
+            System.out.printf(Locale.ROOT, "  %-34s predicted %7.1f tokens/s, measured %7.1f tokens/s (%.2f s); "
+                            + "peak %s%n", describe(policy), predicted, measured, seconds, tiers.peakReport());
+            return new Run(policy, predicted, measured, seconds);
+        } catch (Exception e) {
+            throw new IllegalStateException(describe(policy) + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    private static TierShares shares(double gpuPercent, double cpuPercent) {
+        return new TierShares(Math.min(1, gpuPercent / 100), Math.min(1 - Math.min(1, gpuPercent / 100),
+                cpuPercent / 100));
+    }
+
+    private HardwareProfile measureProfile() throws Exception {
+        Path file = Files.createTempFile("flexstream-profile-", ".json");
+        try {
+            System.out.println("measuring this machine (flexstream profile --hidden " + OptConfig.shape(shape)
+                    .hiddenSize() + ")");
+            int code = new CommandLine(new ProfileCommand()).execute("--output", file.toString(), "--offload-dir",
+                    offloadDir.toString(), "--hidden", Integer.toString(OptConfig.shape(shape).hiddenSize()),
+                    "--name", "measured-now");
+            if (code != 0) {
+                throw new IllegalStateException("flexstream profile failed (exit " + code + ")");
+            }
+            return HardwareProfile.read(file);
+        } finally {
+            Files.deleteIfExists(file);
+        }
+    }
+}
