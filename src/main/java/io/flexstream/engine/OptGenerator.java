@@ -6,6 +6,7 @@ import io.flexstream.model.Checkpoint;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.quant.QuantizedAttention;
 import io.flexstream.quant.QuantizedLinear;
 
 import java.lang.foreign.Arena;
@@ -34,6 +35,7 @@ public final class OptGenerator implements Generator {
     private final List<DecoderWeights> layers;
     private final QuantizedLinear quantized;
     private final Arena compressed;
+    private final QuantizedAttention cacheAttention; // null unless the KV cache is compressed
     private final AutoCloseable[] owned;
 
     /**
@@ -60,6 +62,8 @@ public final class OptGenerator implements Generator {
             this.quantized = null;
             this.layers = weights.layers().stream().map(DecoderWeights::dense).toList();
         }
+        this.cacheAttention = options.compressCache()
+                ? new QuantizedAttention(Runtime.getRuntime().availableProcessors()) : null;
     }
 
     /** Loads a Hugging Face OPT checkpoint directory onto the CPU backend with all cores. */
@@ -113,9 +117,10 @@ public final class OptGenerator implements Generator {
         int groupSize = Math.max(1, Math.min(slots, MAX_PREFILL_ROWS / promptLen));
         int eos = options.stopAtEos() ? config.eosTokenId() : -1;
         try (Arena arena = Arena.ofShared()) {
-            KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, config.hiddenSize());
+            long cacheRow = KvCache.rowBytes(config, cacheAttention == null ? null : OptForward.cacheFormat(config));
+            KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, cacheRow);
             int maxRows = Math.max(groupSize * promptLen, slots);
-            OptForward forward = new OptForward(config, kernels, quantized, arena, maxRows, slots);
+            OptForward forward = new OptForward(config, kernels, quantized, cacheAttention, arena, maxRows, slots);
             MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
             MemorySegment logits = arena.allocate((long) slots * config.vocabSize() * Float.BYTES, 64);
             float[] row = new float[config.vocabSize()];
@@ -225,6 +230,9 @@ public final class OptGenerator implements Generator {
         if (quantized != null) {
             quantized.close();
             compressed.close();
+        }
+        if (cacheAttention != null) {
+            cacheAttention.close();
         }
         RuntimeException failure = null;
         for (int i = owned.length - 1; i >= 0; i--) {

@@ -153,8 +153,8 @@ class CompressedWeightsTest {
     private static float[][] teacherForced(List<DecoderWeights> layers, QuantizedLinear quantized, int[] stream,
                                            int positions, Arena work) {
         OptConfig c = weights.config();
-        OptForward forward = new OptForward(c, kernels, quantized, work, 1, 1);
-        KvCache cache = new KvCache(work, c.numLayers(), 1, positions + 1, c.hiddenSize());
+        OptForward forward = new OptForward(c, kernels, quantized, null, work, 1, 1);
+        KvCache cache = new KvCache(work, c.numLayers(), 1, positions + 1, KvCache.rowBytes(c, null));
         MemorySegment x = work.allocate((long) c.hiddenSize() * Float.BYTES, 64);
         MemorySegment logits = work.allocate((long) c.vocabSize() * Float.BYTES, 64);
         float[][] out = new float[positions][c.vocabSize()];
