@@ -53,6 +53,16 @@ public final class OffloadedGenerator implements Generator {
     public OffloadedGenerator(OptWeights source, Gpt2Tokenizer tokenizer, Kernels kernels, Placement placement,
                               Tiers tiers, EngineOptions options, String modelName, ScheduleTrace trace,
                               AutoCloseable... owned) {
+        this(source, null, tokenizer, kernels, placement, tiers, options, modelName, trace, owned);
+    }
+
+    /**
+     * @param compressedLayers the decoder layers already compressed (from {@link CompressedWeightCache}; copied into
+     *                         the tiers here), or null to quantize {@code source} when {@code options.compressWeight()}
+     */
+    OffloadedGenerator(OptWeights source, List<DecoderWeights> compressedLayers, Gpt2Tokenizer tokenizer,
+                       Kernels kernels, Placement placement, Tiers tiers, EngineOptions options, String modelName,
+                       ScheduleTrace trace, AutoCloseable... owned) {
         this.config = source.config();
         this.tokenizer = tokenizer;
         this.kernels = kernels;
@@ -69,7 +79,8 @@ public final class OffloadedGenerator implements Generator {
             return t;
         });
         try {
-            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight());
+            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight(),
+                    compressedLayers);
             this.quantized = options.compressWeight()
                     ? new QuantizedLinear(Runtime.getRuntime().availableProcessors()) : null;
             this.cacheAttention = options.compressCache()

@@ -44,6 +44,15 @@ public final class OptGenerator implements Generator {
      */
     public OptGenerator(OptWeights weights, Gpt2Tokenizer tokenizer, Kernels kernels, String modelName,
                         EngineOptions options, AutoCloseable... owned) {
+        this(weights, null, tokenizer, kernels, modelName, options, owned);
+    }
+
+    /**
+     * @param compressedLayers the decoder layers already compressed (from {@link CompressedWeightCache}), or null to
+     *                         quantize {@code weights} here when {@code options.compressWeight()}
+     */
+    OptGenerator(OptWeights weights, List<DecoderWeights> compressedLayers, Gpt2Tokenizer tokenizer, Kernels kernels,
+                 String modelName, EngineOptions options, AutoCloseable... owned) {
         this.weights = weights;
         this.config = weights.config();
         this.tokenizer = tokenizer;
@@ -51,7 +60,11 @@ public final class OptGenerator implements Generator {
         this.modelName = modelName;
         this.options = options;
         this.owned = owned.clone();
-        if (options.compressWeight()) {
+        if (options.compressWeight() && compressedLayers != null) {
+            this.compressed = null; // their memory belongs to whoever compressed them (an entry of owned)
+            this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
+            this.layers = List.copyOf(compressedLayers);
+        } else if (options.compressWeight()) {
             // Compressed once here; the fp32 matrices stay with their owner but are not read again.
             this.compressed = Arena.ofShared();
             this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
@@ -71,10 +84,15 @@ public final class OptGenerator implements Generator {
         return load(modelDir, new CpuKernels(), EngineOptions.defaults());
     }
 
-    /** Loads a checkpoint directory; the generator owns {@code kernels} and closes them with itself. */
+    /**
+     * Loads a checkpoint directory; the generator owns {@code kernels} and closes them with itself. With
+     * {@code options.compressWeight()} the compressed layers come from the checkpoint's {@link CompressedWeightCache}
+     * (quantized and cached on the first start only).
+     */
     public static OptGenerator load(Path modelDir, Kernels kernels, EngineOptions options) {
         Arena arena = Arena.ofShared();
         Checkpoint checkpoint = null;
+        CompressedWeightCache cache = null;
         try {
             checkpoint = Checkpoint.open(modelDir);
             OptWeights weights = OptWeights.load(checkpoint, arena);
@@ -84,9 +102,17 @@ public final class OptGenerator implements Generator {
                         + " tokens but config.json says vocab_size=" + weights.config().vocabSize());
             }
             Path name = modelDir.toAbsolutePath().normalize().getFileName();
-            return new OptGenerator(weights, tokenizer, kernels, name == null ? "model" : name.toString(),
-                    options, arena, checkpoint, asCloseable(kernels));
+            if (options.compressWeight()) {
+                cache = CompressedWeightCache.open(modelDir, options.weightCacheDir(), weights);
+            }
+            AutoCloseable mapping = cache == null ? () -> { } : cache;
+            return new OptGenerator(weights, cache == null ? null : cache.layers(), tokenizer, kernels,
+                    name == null ? "model" : name.toString(), options, arena, checkpoint, mapping,
+                    asCloseable(kernels));
         } catch (RuntimeException e) {
+            if (cache != null) {
+                cache.close();
+            }
             if (checkpoint != null) {
                 checkpoint.close();
             }
@@ -229,6 +255,8 @@ public final class OptGenerator implements Generator {
     public void close() {
         if (quantized != null) {
             quantized.close();
+        }
+        if (compressed != null) {
             compressed.close();
         }
         if (cacheAttention != null) {
