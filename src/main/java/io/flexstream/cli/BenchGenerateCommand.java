@@ -12,6 +12,8 @@ import io.flexstream.engine.SamplingParams;
 import io.flexstream.kernel.CpuKernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
+import io.flexstream.tier.Sizes;
+import io.flexstream.tier.TierKind;
 import io.flexstream.tier.Tiers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -74,25 +76,76 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         if (layers > 0) {
             config = config.withNumLayers(layers);
         }
+        EngineOptions options = offload.engineOptions(new EngineOptions(batch, false));
+        boolean compressed = options.compressWeight() || options.compressCache();
         System.out.println("command: flexstream bench generate --shape " + shape
                 + (layers > 0 ? " --layers " + layers : "") + " --batch " + batch + " --prompt-len " + promptLen
                 + " --gen-len " + genLen + " --repeat " + repeat + " --warmup " + warmup
-                + (threads > 0 ? " --threads " + threads : "") + (offload.offloading() || offload.compressWeight()
-                ? " (with policy flags)" : ""));
+                + (threads > 0 ? " --threads " + threads : "")
+                + (options.compressWeight() ? " --compress-weight" : "")
+                + (options.compressCache() ? " --compress-cache" : "")
+                + (offload.offloading() ? " (with policy flags)" : ""));
         System.out.println("machine: " + MachineInfo.describe());
-        Arena arena = Arena.ofShared();
-        OptWeights weights = OptWeights.random(config, seed, arena);
-        CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels();
-        System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
-                + config.numLayers() + " layers, random fp32 weights");
-        EngineOptions options = offload.engineOptions(new EngineOptions(batch, false));
         Placement placement = offload.offloading() ? offload.placement() : null;
-        if (placement != null) {
-            System.out.println("policy: " + placement);
+        try (Arena arena = Arena.ofShared();
+             CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels()) {
+            OptWeights weights = OptWeights.random(config, seed, arena);
+            System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
+                    + config.numLayers() + " layers, random fp32 weights");
+            if (placement != null) {
+                System.out.println("policy: " + placement);
+            }
+            List<Variant> variants = new ArrayList<>();
+            if (compressed) {
+                // The baseline runs first in the same process, so both see the same machine and JIT state.
+                variants.add(new Variant("uncompressed (fp32)", options.withCompressWeight(false)
+                        .withCompressCache(false)));
+            }
+            variants.add(new Variant(label(options), options));
+            List<Measured> results = new ArrayList<>();
+            for (Variant v : variants) {
+                if (compressed) {
+                    System.out.println("== " + v.label());
+                }
+                results.add(measure(v.options(), config, weights, kernels, placement));
+            }
+            if (compressed) {
+                compare(variants, results, placement == null);
+            }
+            if (placement == null && !compressed && shape.equals("opt-125m") && layers == 0 && batch == 32
+                    && promptLen == 128 && genLen == 32) {
+                System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
+                        + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
+                        results.getLast().tokensPerS() / PYTORCH_REFERENCE_TOKENS_PER_S);
+            }
         }
+        return 0;
+    }
+
+    private static String label(EngineOptions o) {
+        if (o.compressWeight() && o.compressCache()) {
+            return "4-bit weights + cache";
+        }
+        return o.compressWeight() ? "4-bit weights" : o.compressCache() ? "4-bit cache" : "fp32";
+    }
+
+    /** A configuration to time. */
+    private record Variant(String label, EngineOptions options) {
+    }
+
+    /**
+     * Medians of one variant, and the bytes it held: {weights, KV cache} x {device, host, disk} (the in-memory engine
+     * counts everything as host memory).
+     */
+    private record Measured(double seconds, double prefill, double decode, double tokensPerS, long[][] bytes) {
+    }
+
+    /** Times {@code warmup + repeat} runs of one configuration and prints them as before. */
+    private Measured measure(EngineOptions options, OptConfig config, OptWeights weights, CpuKernels kernels,
+                             Placement placement) {
         try (Generator engine = placement == null
-                ? new OptGenerator(weights, null, kernels, shape, options, arena, kernels)
-                : offloaded(weights, kernels, placement, options, arena)) {
+                ? new OptGenerator(weights, null, kernels, shape, options)
+                : offloaded(weights, kernels, placement, options)) {
             List<PreparedPrompt> prompts = prompts(engine, config);
             double[] total = new double[repeat];
             double[] prefill = new double[repeat];
@@ -120,23 +173,53 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                     batch * (double) (genLen - 1) / median(decode));
             System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
                     + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
+            long[][] bytes = new long[2][3];
             if (engine instanceof OffloadedGenerator o) {
                 System.out.println("placement realised:\n" + o.placementReport());
+                for (TierKind kind : TierKind.values()) {
+                    bytes[0][kind.ordinal()] = o.weightBytesOn(kind);
+                    bytes[1][kind.ordinal()] = o.cacheBytesOn(kind);
+                }
+            } else if (engine instanceof OptGenerator g) {
+                bytes[0][TierKind.HOST.ordinal()] = g.weightBytes();
+                bytes[1][TierKind.HOST.ordinal()] = g.lastBatchCacheBytes();
             }
-            if (placement == null && shape.equals("opt-125m") && layers == 0 && batch == 32 && promptLen == 128 && genLen == 32) {
-                System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
-                        + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
-                        tokensPerS / PYTORCH_REFERENCE_TOKENS_PER_S);
-            }
+            return new Measured(secs, median(prefill), median(decode), tokensPerS, bytes);
         }
-        return 0;
+    }
+
+    /** The compressed run beside the uncompressed one: tokens/s and bytes per tier, with ratios. */
+    private void compare(List<Variant> variants, List<Measured> results, boolean inMemory) {
+        Measured base = results.getFirst();
+        System.out.println("comparison (medians, same prompts, placement and process; bytes per tier "
+                + "device / host / disk" + (inMemory ? "; the in-memory engine holds everything in host memory"
+                : "") + "):");
+        System.out.printf("  %-22s %10s %9s %10s %9s  %-36s %-36s%n", "variant", "tokens/s", "vs base",
+                "decode s", "vs base", "weights", "KV cache (last block)");
+        for (int i = 0; i < results.size(); i++) {
+            Measured m = results.get(i);
+            System.out.printf("  %-22s %10.1f %8.2fx %10.3f %8.2fx  %-36s %-36s%n", variants.get(i).label(),
+                    m.tokensPerS(), m.tokensPerS() / base.tokensPerS(), m.decode(), base.decode() / m.decode(),
+                    tiers(m.bytes()[0]), tiers(m.bytes()[1]));
+        }
+        Measured last = results.getLast();
+        System.out.printf("  bytes vs uncompressed: weights %.3fx, KV cache %.3fx (of fp32; x2 for the ratio to "
+                + "fp16)%n", sum(last.bytes()[0]) / (double) sum(base.bytes()[0]),
+                sum(last.bytes()[1]) / (double) sum(base.bytes()[1]));
+    }
+
+    private static String tiers(long[] b) {
+        return Sizes.format(b[0]) + " / " + Sizes.format(b[1]) + " / " + Sizes.format(b[2]);
+    }
+
+    private static long sum(long[] b) {
+        return b[0] + b[1] + b[2];
     }
 
     private OffloadedGenerator offloaded(OptWeights weights, CpuKernels kernels, Placement placement,
-                                         EngineOptions options, Arena arena) {
+                                         EngineOptions options) {
         Tiers tiers = offload.tiers();
-        return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers, arena,
-                kernels);
+        return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers);
     }
 
     private List<PreparedPrompt> prompts(Generator engine, OptConfig config) {

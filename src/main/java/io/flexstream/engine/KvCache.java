@@ -50,6 +50,11 @@ final class KvCache {
         return format == null ? (long) config.hiddenSize() * F : format.rowBytes();
     }
 
+    /** Bytes of keys and values allocated for every layer (the mask aside). */
+    long bytes() {
+        return 2L * layers * keys[0].byteSize();
+    }
+
     int capacity() {
         return capacity;
     }

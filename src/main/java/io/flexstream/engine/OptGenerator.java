@@ -37,6 +37,7 @@ public final class OptGenerator implements Generator {
     private final Arena compressed;
     private final QuantizedAttention cacheAttention; // null unless the KV cache is compressed
     private final AutoCloseable[] owned;
+    private volatile long lastBatchCacheBytes;
 
     /**
      * @param tokenizer null for token-id-only use (benchmarks): text prompts are then refused
@@ -145,6 +146,7 @@ public final class OptGenerator implements Generator {
         try (Arena arena = Arena.ofShared()) {
             long cacheRow = KvCache.rowBytes(config, cacheAttention == null ? null : OptForward.cacheFormat(config));
             KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, cacheRow);
+            lastBatchCacheBytes = cache.bytes();
             int maxRows = Math.max(groupSize * promptLen, slots);
             OptForward forward = new OptForward(config, kernels, quantized, cacheAttention, arena, maxRows, slots);
             MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
@@ -241,6 +243,32 @@ public final class OptGenerator implements Generator {
     @Override
     public int contextLength() {
         return config.maxPositionEmbeddings();
+    }
+
+    /**
+     * Bytes of the weights the engine computes with: fp32 tensors, the decoder layers' six matrices compressed
+     * (codes and metadata) under {@code compressWeight}.
+     */
+    public long weightBytes() {
+        long total = weights.bytes();
+        for (int i = 0; i < layers.size(); i++) {
+            var dense = weights.layers().get(i);
+            DecoderWeights used = layers.get(i);
+            List<MemorySegment> fp32 = List.of(dense.qWeight(), dense.kWeight(), dense.vWeight(), dense.outWeight(),
+                    dense.fc1Weight(), dense.fc2Weight());
+            List<LinearWeight> held = List.of(used.q(), used.k(), used.v(), used.out(), used.fc1(), used.fc2());
+            for (int m = 0; m < 6; m++) {
+                if (held.get(m) instanceof LinearWeight.Quantized q) {
+                    total += q.weight().bytes() - fp32.get(m).byteSize();
+                }
+            }
+        }
+        return total;
+    }
+
+    /** Bytes of KV cache (keys and values, every layer) the last batch allocated: compressed rows under compressCache. */
+    public long lastBatchCacheBytes() {
+        return lastBatchCacheBytes;
     }
 
     public OptConfig config() {
