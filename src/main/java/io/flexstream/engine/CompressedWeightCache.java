@@ -189,7 +189,8 @@ final class CompressedWeightCache implements AutoCloseable {
                         + Files.getLastModifiedTime(p).toMillis() + "\n";
                 sha.update(line.getBytes(StandardCharsets.UTF_8));
             }
-            sha.update(("group " + DecoderWeights.GROUP + " layout " + LAYOUT_VERSION).getBytes(StandardCharsets.UTF_8));
+            String format = "group " + DecoderWeights.GROUP + " layout " + LAYOUT_VERSION;
+            sha.update(format.getBytes(StandardCharsets.UTF_8));
             return sha.digest();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list checkpoint " + modelDir + " to key its weight cache", e);

@@ -266,7 +266,7 @@ public final class OptGenerator implements Generator {
         return total;
     }
 
-    /** Bytes of KV cache (keys and values, every layer) the last batch allocated: compressed rows under compressCache. */
+    /** Bytes of KV cache (keys and values, every layer) the last batch allocated; compressed under compressCache. */
     public long lastBatchCacheBytes() {
         return lastBatchCacheBytes;
     }
