@@ -97,18 +97,11 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             }
             List<Variant> variants = new ArrayList<>();
             if (compressed) {
-                // The baseline runs first in the same process, so both see the same machine and JIT state.
                 variants.add(new Variant("uncompressed (fp32)", options.withCompressWeight(false)
                         .withCompressCache(false)));
             }
             variants.add(new Variant(label(options), options));
-            List<Measured> results = new ArrayList<>();
-            for (Variant v : variants) {
-                if (compressed) {
-                    System.out.println("== " + v.label());
-                }
-                results.add(measure(v.options(), config, weights, kernels, placement));
-            }
+            List<Measured> results = measure(variants, config, weights, kernels, placement);
             if (compressed) {
                 compare(variants, results, placement == null);
             }
@@ -140,59 +133,88 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     private record Measured(double seconds, double prefill, double decode, double tokensPerS, long[][] bytes) {
     }
 
-    /** Times {@code warmup + repeat} runs of one configuration and prints them as before. */
-    private Measured measure(EngineOptions options, OptConfig config, OptWeights weights, CpuKernels kernels,
-                             Placement placement) {
-        try (Generator engine = placement == null
-                ? new OptGenerator(weights, null, kernels, shape, options)
-                : offloaded(weights, kernels, placement, options)) {
-            List<PreparedPrompt> prompts = prompts(engine, config);
-            double[] total = new double[repeat];
-            double[] prefill = new double[repeat];
-            double[] decode = new double[repeat];
+    /**
+     * Times {@code warmup + repeat} runs of each variant. With several variants the runs are interleaved (A B, then
+     * B A, ...) on engines kept open side by side, so that a change in machine load during the benchmark (other
+     * builds on a shared machine) hits every variant alike instead of whichever ran last.
+     */
+    private List<Measured> measure(List<Variant> variants, OptConfig config, OptWeights weights, CpuKernels kernels,
+                                   Placement placement) {
+        List<Generator> engines = new ArrayList<>();
+        try {
+            for (Variant v : variants) {
+                engines.add(placement == null ? new OptGenerator(weights, null, kernels, shape, v.options())
+                        : offloaded(weights, kernels, placement, v.options()));
+            }
+            List<PreparedPrompt> prompts = prompts(engines.getFirst(), config);
+            int n = variants.size();
+            double[][] total = new double[n][repeat];
+            double[][] prefill = new double[n][repeat];
+            double[][] decode = new double[n][repeat];
             for (int run = -warmup; run < repeat; run++) {
-                Phases phases = new Phases();
-                long start = System.nanoTime();
-                engine.generate(prompts, phases);
-                double secs = (System.nanoTime() - start) / 1e9;
-                String label = run < 0 ? "warm-up" : "run " + (run + 1);
-                System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
-                        phases.prefill, phases.decode, batch * (double) genLen / secs);
-                if (run >= 0) {
-                    total[run] = secs;
-                    prefill[run] = phases.prefill;
-                    decode[run] = phases.decode;
+                for (int i = 0; i < n; i++) {
+                    int v = Math.floorMod(run, 2) == 0 ? i : n - 1 - i;
+                    Phases phases = new Phases();
+                    long start = System.nanoTime();
+                    engines.get(v).generate(prompts, phases);
+                    double secs = (System.nanoTime() - start) / 1e9;
+                    String label = (run < 0 ? "warm-up" : "run " + (run + 1))
+                            + (n > 1 ? " [" + variants.get(v).label() + "]" : "");
+                    System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
+                            phases.prefill, phases.decode, batch * (double) genLen / secs);
+                    if (run >= 0) {
+                        total[v][run] = secs;
+                        prefill[v][run] = phases.prefill;
+                        decode[v][run] = phases.decode;
+                    }
                 }
             }
-            double secs = median(total);
-            double tokensPerS = batch * (double) genLen / secs;
-            double flops = flops(config, batch, promptLen, genLen);
-            System.out.printf("median of %d: %.3f s; prefill %.3f s (%.0f prompt tokens/s), decode %.3f s "
-                            + "(%.1f tokens/s)%n", repeat, secs, median(prefill), batch * (double) promptLen
-                            / median(prefill), median(decode),
-                    batch * (double) (genLen - 1) / median(decode));
-            System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
-                    + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
-            long[][] bytes = new long[2][3];
-            if (engine instanceof OffloadedGenerator o) {
-                System.out.println("placement realised:\n" + o.placementReport());
-                for (TierKind kind : TierKind.values()) {
-                    bytes[0][kind.ordinal()] = o.weightBytesOn(kind);
-                    bytes[1][kind.ordinal()] = o.cacheBytesOn(kind);
+            List<Measured> out = new ArrayList<>();
+            for (int v = 0; v < n; v++) {
+                if (n > 1) {
+                    System.out.println("== " + variants.get(v).label());
                 }
-            } else if (engine instanceof OptGenerator g) {
-                bytes[0][TierKind.HOST.ordinal()] = g.weightBytes();
-                bytes[1][TierKind.HOST.ordinal()] = g.lastBatchCacheBytes();
+                out.add(summarize(engines.get(v), config, total[v], prefill[v], decode[v]));
             }
-            return new Measured(secs, median(prefill), median(decode), tokensPerS, bytes);
+            return out;
+        } finally {
+            for (Generator g : engines) {
+                g.close();
+            }
         }
+    }
+
+    /** Prints one variant's medians and placement, and collects its bytes per tier. */
+    private Measured summarize(Generator engine, OptConfig config, double[] total, double[] prefill,
+                               double[] decode) {
+        double secs = median(total);
+        double tokensPerS = batch * (double) genLen / secs;
+        double flops = flops(config, batch, promptLen, genLen);
+        System.out.printf("median of %d: %.3f s; prefill %.3f s (%.0f prompt tokens/s), decode %.3f s "
+                        + "(%.1f tokens/s)%n", repeat, secs, median(prefill), batch * (double) promptLen
+                        / median(prefill), median(decode),
+                batch * (double) (genLen - 1) / median(decode));
+        System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
+                + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
+        long[][] bytes = new long[2][3];
+        if (engine instanceof OffloadedGenerator o) {
+            System.out.println("placement realised:\n" + o.placementReport());
+            for (TierKind kind : TierKind.values()) {
+                bytes[0][kind.ordinal()] = o.weightBytesOn(kind);
+                bytes[1][kind.ordinal()] = o.cacheBytesOn(kind);
+            }
+        } else if (engine instanceof OptGenerator g) {
+            bytes[0][TierKind.HOST.ordinal()] = g.weightBytes();
+            bytes[1][TierKind.HOST.ordinal()] = g.lastBatchCacheBytes();
+        }
+        return new Measured(secs, median(prefill), median(decode), tokensPerS, bytes);
     }
 
     /** The compressed run beside the uncompressed one: tokens/s and bytes per tier, with ratios. */
     private void compare(List<Variant> variants, List<Measured> results, boolean inMemory) {
         Measured base = results.getFirst();
-        System.out.println("comparison (medians, same prompts, placement and process; bytes per tier "
-                + "device / host / disk" + (inMemory ? "; the in-memory engine holds everything in host memory"
+        System.out.println("comparison (medians of interleaved runs, same prompts, placement and process; bytes "
+                + "per tier device / host / disk" + (inMemory ? "; the in-memory engine holds everything in host memory"
                 : "") + "):");
         System.out.printf("  %-22s %10s %9s %10s %9s  %-36s %-36s%n", "variant", "tokens/s", "vs base",
                 "decode s", "vs base", "weights", "KV cache (last block)");
