@@ -47,7 +47,7 @@ final class BlockMemory implements AutoCloseable {
         valid = new MemoryTier.Buffer[nb];
         var tiers = engine.tiers();
         try {
-            long seqCacheBytes = capacity * engine.cacheRowBytes(); // compressed rows when the cache is
+            long seqCacheBytes = capacity * engine.cacheRowBytes(); // compressed rows under --compress-cache
             for (int k = 0; k < nb; k++) {
                 int count = batches.get(k).size();
                 for (int l = 0; l < config.numLayers(); l++) {
