@@ -12,6 +12,8 @@ import io.flexstream.engine.SamplingParams;
 import io.flexstream.kernel.CpuKernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
+import io.flexstream.tier.Sizes;
+import io.flexstream.tier.TierKind;
 import io.flexstream.tier.Tiers;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -74,69 +76,172 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         if (layers > 0) {
             config = config.withNumLayers(layers);
         }
+        EngineOptions options = offload.engineOptions(new EngineOptions(batch, false));
+        boolean compressed = options.compressWeight() || options.compressCache();
         System.out.println("command: flexstream bench generate --shape " + shape
                 + (layers > 0 ? " --layers " + layers : "") + " --batch " + batch + " --prompt-len " + promptLen
                 + " --gen-len " + genLen + " --repeat " + repeat + " --warmup " + warmup
-                + (threads > 0 ? " --threads " + threads : "") + (offload.offloading() || offload.compressWeight()
-                ? " (with policy flags)" : ""));
+                + (threads > 0 ? " --threads " + threads : "")
+                + (options.compressWeight() ? " --compress-weight" : "")
+                + (options.compressCache() ? " --compress-cache" : "")
+                + (offload.offloading() ? " (with policy flags)" : ""));
         System.out.println("machine: " + MachineInfo.describe());
-        Arena arena = Arena.ofShared();
-        OptWeights weights = OptWeights.random(config, seed, arena);
-        CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels();
-        System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
-                + config.numLayers() + " layers, random fp32 weights");
-        EngineOptions options = new EngineOptions(batch, false, offload.compressWeight());
         Placement placement = offload.offloading() ? offload.placement() : null;
-        if (placement != null) {
-            System.out.println("policy: " + placement);
-        }
-        try (Generator engine = placement == null
-                ? new OptGenerator(weights, null, kernels, shape, options, arena, kernels)
-                : offloaded(weights, kernels, placement, options, arena)) {
-            List<PreparedPrompt> prompts = prompts(engine, config);
-            double[] total = new double[repeat];
-            double[] prefill = new double[repeat];
-            double[] decode = new double[repeat];
-            for (int run = -warmup; run < repeat; run++) {
-                Phases phases = new Phases();
-                long start = System.nanoTime();
-                engine.generate(prompts, phases);
-                double secs = (System.nanoTime() - start) / 1e9;
-                String label = run < 0 ? "warm-up" : "run " + (run + 1);
-                System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
-                        phases.prefill, phases.decode, batch * (double) genLen / secs);
-                if (run >= 0) {
-                    total[run] = secs;
-                    prefill[run] = phases.prefill;
-                    decode[run] = phases.decode;
-                }
+        try (Arena arena = Arena.ofShared();
+             CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels()) {
+            OptWeights weights = OptWeights.random(config, seed, arena);
+            System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
+                    + config.numLayers() + " layers, random fp32 weights");
+            if (placement != null) {
+                System.out.println("policy: " + placement);
             }
-            double secs = median(total);
-            double tokensPerS = batch * (double) genLen / secs;
-            double flops = flops(config, batch, promptLen, genLen);
-            System.out.printf("median of %d: %.3f s; prefill %.3f s (%.0f prompt tokens/s), decode %.3f s "
-                            + "(%.1f tokens/s)%n", repeat, secs, median(prefill), batch * (double) promptLen
-                            / median(prefill), median(decode),
-                    batch * (double) (genLen - 1) / median(decode));
-            System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
-                    + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
-            if (engine instanceof OffloadedGenerator o) {
-                System.out.println("placement realised:\n" + o.placementReport());
+            List<Variant> variants = new ArrayList<>();
+            if (compressed) {
+                variants.add(new Variant("uncompressed (fp32)", options.withCompressWeight(false)
+                        .withCompressCache(false)));
             }
-            if (placement == null && shape.equals("opt-125m") && layers == 0 && batch == 32 && promptLen == 128 && genLen == 32) {
+            variants.add(new Variant(label(options), options));
+            List<Measured> results = measure(variants, config, weights, kernels, placement);
+            if (compressed) {
+                compare(variants, results, placement == null);
+            }
+            if (placement == null && !compressed && shape.equals("opt-125m") && layers == 0 && batch == 32
+                    && promptLen == 128 && genLen == 32) {
                 System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
                         + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
-                        tokensPerS / PYTORCH_REFERENCE_TOKENS_PER_S);
+                        results.getLast().tokensPerS() / PYTORCH_REFERENCE_TOKENS_PER_S);
             }
         }
         return 0;
     }
 
+    private static String label(EngineOptions o) {
+        if (o.compressWeight() && o.compressCache()) {
+            return "4-bit weights + cache";
+        }
+        return o.compressWeight() ? "4-bit weights" : o.compressCache() ? "4-bit cache" : "fp32";
+    }
+
+    /** A configuration to time. */
+    private record Variant(String label, EngineOptions options) {
+    }
+
+    /**
+     * Medians of one variant, and the bytes it held: {weights, KV cache} x {device, host, disk} (the in-memory engine
+     * counts everything as host memory).
+     */
+    private record Measured(double seconds, double prefill, double decode, double tokensPerS, long[][] bytes) {
+    }
+
+    /**
+     * Times {@code warmup + repeat} runs of each variant. With several variants the runs are interleaved (A B, then
+     * B A, ...) on engines kept open side by side, so that a change in machine load during the benchmark (other
+     * builds on a shared machine) hits every variant alike instead of whichever ran last.
+     */
+    private List<Measured> measure(List<Variant> variants, OptConfig config, OptWeights weights, CpuKernels kernels,
+                                   Placement placement) {
+        List<Generator> engines = new ArrayList<>();
+        try {
+            for (Variant v : variants) {
+                engines.add(placement == null ? new OptGenerator(weights, null, kernels, shape, v.options())
+                        : offloaded(weights, kernels, placement, v.options()));
+            }
+            List<PreparedPrompt> prompts = prompts(engines.getFirst(), config);
+            int n = variants.size();
+            double[][] total = new double[n][repeat];
+            double[][] prefill = new double[n][repeat];
+            double[][] decode = new double[n][repeat];
+            for (int run = -warmup; run < repeat; run++) {
+                for (int i = 0; i < n; i++) {
+                    int v = Math.floorMod(run, 2) == 0 ? i : n - 1 - i;
+                    Phases phases = new Phases();
+                    long start = System.nanoTime();
+                    engines.get(v).generate(prompts, phases);
+                    double secs = (System.nanoTime() - start) / 1e9;
+                    String label = (run < 0 ? "warm-up" : "run " + (run + 1))
+                            + (n > 1 ? " [" + variants.get(v).label() + "]" : "");
+                    System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
+                            phases.prefill, phases.decode, batch * (double) genLen / secs);
+                    if (run >= 0) {
+                        total[v][run] = secs;
+                        prefill[v][run] = phases.prefill;
+                        decode[v][run] = phases.decode;
+                    }
+                }
+            }
+            List<Measured> out = new ArrayList<>();
+            for (int v = 0; v < n; v++) {
+                if (n > 1) {
+                    System.out.println("== " + variants.get(v).label());
+                }
+                out.add(summarize(engines.get(v), config, total[v], prefill[v], decode[v]));
+            }
+            return out;
+        } finally {
+            for (Generator g : engines) {
+                g.close();
+            }
+        }
+    }
+
+    /** Prints one variant's medians and placement, and collects its bytes per tier. */
+    private Measured summarize(Generator engine, OptConfig config, double[] total, double[] prefill,
+                               double[] decode) {
+        double secs = median(total);
+        double tokensPerS = batch * (double) genLen / secs;
+        double flops = flops(config, batch, promptLen, genLen);
+        System.out.printf("median of %d: %.3f s; prefill %.3f s (%.0f prompt tokens/s), decode %.3f s "
+                        + "(%.1f tokens/s)%n", repeat, secs, median(prefill), batch * (double) promptLen
+                        / median(prefill), median(decode),
+                batch * (double) (genLen - 1) / median(decode));
+        System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
+                + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
+        long[][] bytes = new long[2][3];
+        if (engine instanceof OffloadedGenerator o) {
+            System.out.println("placement realised:\n" + o.placementReport());
+            for (TierKind kind : TierKind.values()) {
+                bytes[0][kind.ordinal()] = o.weightBytesOn(kind);
+                bytes[1][kind.ordinal()] = o.cacheBytesOn(kind);
+            }
+        } else if (engine instanceof OptGenerator g) {
+            bytes[0][TierKind.HOST.ordinal()] = g.weightBytes();
+            bytes[1][TierKind.HOST.ordinal()] = g.lastBatchCacheBytes();
+        }
+        return new Measured(secs, median(prefill), median(decode), tokensPerS, bytes);
+    }
+
+    /** The compressed run beside the uncompressed one: tokens/s and bytes per tier, with ratios. */
+    private void compare(List<Variant> variants, List<Measured> results, boolean inMemory) {
+        Measured base = results.getFirst();
+        System.out.println("comparison (medians of interleaved runs, same prompts, placement and process; bytes "
+                + "per tier device / host / disk" + (inMemory ? "; the in-memory engine holds everything in host memory"
+                : "") + "):");
+        System.out.printf("  %-22s %10s %9s %10s %9s  %-36s %-36s%n", "variant", "tokens/s", "vs base",
+                "decode s", "vs base", "weights", "KV cache (last block)");
+        for (int i = 0; i < results.size(); i++) {
+            Measured m = results.get(i);
+            System.out.printf("  %-22s %10.1f %8.2fx %10.3f %8.2fx  %-36s %-36s%n", variants.get(i).label(),
+                    m.tokensPerS(), m.tokensPerS() / base.tokensPerS(), m.decode(), base.decode() / m.decode(),
+                    tiers(m.bytes()[0]), tiers(m.bytes()[1]));
+        }
+        Measured last = results.getLast();
+        System.out.printf("  bytes vs uncompressed: weights %.3fx, KV cache %.3fx (of fp32; x2 for the ratio to "
+                + "fp16)%n", sum(last.bytes()[0]) / (double) sum(base.bytes()[0]),
+                sum(last.bytes()[1]) / (double) sum(base.bytes()[1]));
+    }
+
+    private static String tiers(long[] b) {
+        return Sizes.format(b[0]) + " / " + Sizes.format(b[1]) + " / " + Sizes.format(b[2]);
+    }
+
+    private static long sum(long[] b) {
+        return b[0] + b[1] + b[2];
+    }
+
     private OffloadedGenerator offloaded(OptWeights weights, CpuKernels kernels, Placement placement,
-                                         EngineOptions options, Arena arena) {
+                                         EngineOptions options) {
         Tiers tiers = offload.tiers();
-        return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers, arena,
-                kernels);
+        return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers);
     }
 
     private List<PreparedPrompt> prompts(Generator engine, OptConfig config) {

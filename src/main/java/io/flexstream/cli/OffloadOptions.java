@@ -2,6 +2,7 @@ package io.flexstream.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.flexstream.engine.EngineOptions;
 import io.flexstream.engine.Placement;
 import io.flexstream.engine.ScheduleKind;
 import io.flexstream.tier.Sizes;
@@ -57,6 +58,15 @@ final class OffloadOptions {
             + "compressed (FlexGen's scheme: groups of 64, min/max, about 0.14x the bytes of fp32); also without "
             + "offloading.")
     boolean compressWeight;
+
+    @Option(names = "--compress-cache", description = "Keep the KV cache 4-bit group-wise compressed per token "
+            + "along the head dimension (FlexGen's scheme; 0.28x the bytes of fp16 with head_dim 64 or 128), read "
+            + "compressed by attention; also without offloading.")
+    boolean compressCache;
+
+    @Option(names = "--weight-cache-dir", description = "Where --compress-weight keeps a checkpoint's compressed "
+            + "weights between starts (default: .flexstream-cache inside the checkpoint directory).")
+    Path weightCacheDir;
 
     @Option(names = "--policy", description = "JSON policy file (the output of `flexstream policy --json`): "
             + "gpu_batch_size, num_gpu_batches, percent, cpu_cache_compute; flags override it.")
@@ -114,10 +124,23 @@ final class OffloadOptions {
 
     /** --compress-weight, or compress_weight in the policy file. */
     boolean compressWeight() throws IOException {
-        if (compressWeight || policyFile == null) {
-            return compressWeight;
-        }
-        return new ObjectMapper().readTree(Files.readString(policyFile)).path("compress_weight").asBoolean(false);
+        return compressWeight || policyFlag("compress_weight");
+    }
+
+    /** --compress-cache, or compress_cache in the policy file. */
+    boolean compressCache() throws IOException {
+        return compressCache || policyFlag("compress_cache");
+    }
+
+    private boolean policyFlag(String field) throws IOException {
+        return policyFile != null && new ObjectMapper().readTree(Files.readString(policyFile)).path(field)
+                .asBoolean(false);
+    }
+
+    /** {@code base} with the compression choices of these flags (and the policy file). */
+    EngineOptions engineOptions(EngineOptions base) throws IOException {
+        return base.withCompressWeight(compressWeight()).withCompressCache(compressCache())
+                .withWeightCacheDir(weightCacheDir);
     }
 
     Tiers tiers() {

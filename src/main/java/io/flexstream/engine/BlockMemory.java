@@ -47,7 +47,7 @@ final class BlockMemory implements AutoCloseable {
         valid = new MemoryTier.Buffer[nb];
         var tiers = engine.tiers();
         try {
-            long seqCacheBytes = capacity * rowBytes;
+            long seqCacheBytes = capacity * engine.cacheRowBytes(); // compressed rows under --compress-cache
             for (int k = 0; k < nb; k++) {
                 int count = batches.get(k).size();
                 for (int l = 0; l < config.numLayers(); l++) {
@@ -81,7 +81,8 @@ final class BlockMemory implements AutoCloseable {
             int rows = gbs * promptLen;
             MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, gbs),
                     "compute scratch")).segment();
-            forward = new OptForward(config, engine.kernels(), engine.quantized(), SegmentAllocator.slicingAllocator(scratch), rows, gbs);
+            forward = new OptForward(config, engine.kernels(), engine.quantized(), engine.cacheAttention(),
+                    SegmentAllocator.slicingAllocator(scratch), rows, gbs);
         } catch (RuntimeException e) {
             close();
             throw e;

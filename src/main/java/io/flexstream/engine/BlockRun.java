@@ -41,7 +41,8 @@ final class BlockRun {
     private final int capacity;
     private final int maxSteps;
     private final int scheduleLayers;
-    private final long rowBytes;
+    private final long rowBytes;      // one position of hidden state, fp32
+    private final long cacheRowBytes; // one position of one layer's keys (or values): fp32 or compressed
     private final boolean delegate;
     private final SplitStore[][] keys;   // [decoder layer][batch]
     private final SplitStore[][] values;
@@ -79,6 +80,7 @@ final class BlockRun {
         this.capacity = promptLen + maxSteps;
         this.scheduleLayers = config.numLayers() + 2;
         this.rowBytes = (long) config.hiddenSize() * F;
+        this.cacheRowBytes = engine.cacheRowBytes();
         this.delegate = placement.cpuCacheCompute();
         this.memory = new BlockMemory(engine, batches, promptLen, capacity);
         this.keys = memory.keys;
@@ -234,10 +236,11 @@ final class BlockRun {
             if (isDecoder && kvBefore > 0) {
                 trace(Op.LOAD_CACHE, token, layer, k);
                 int first = firstWorkingItem(keys[decoder][k]);
-                long seqBytes = capacity * rowBytes;
+                long seqBytes = capacity * cacheRowBytes;
                 for (int s = first; s < count; s++) {
-                    keys[decoder][k].read(s, 0, cacheSlotK[slot], (s - first) * seqBytes, kvBefore * rowBytes);
-                    values[decoder][k].read(s, 0, cacheSlotV[slot], (s - first) * seqBytes, kvBefore * rowBytes);
+                    keys[decoder][k].read(s, 0, cacheSlotK[slot], (s - first) * seqBytes, kvBefore * cacheRowBytes);
+                    values[decoder][k].read(s, 0, cacheSlotV[slot], (s - first) * seqBytes,
+                            kvBefore * cacheRowBytes);
                 }
             }
         }, engine.io());
@@ -330,7 +333,7 @@ final class BlockRun {
         int first = firstWorkingItem(ks);
         if (first < count) {
             int n = count - first;
-            long bytes = n * capacity * rowBytes;
+            long bytes = n * capacity * cacheRowBytes;
             parts.add(new CachePart(first, n, cacheSlotK[slot].asSlice(0, bytes), cacheSlotV[slot].asSlice(0, bytes),
                     mask.asSlice(first * maskRow, n * maskRow), capacity));
         }
@@ -343,12 +346,12 @@ final class BlockRun {
             if (decoder >= 0) {
                 trace(Op.STORE_CACHE, token, layer, k);
                 int first = firstWorkingItem(keys[decoder][k]);
-                long seqBytes = capacity * rowBytes;
-                long at = kvFrom * rowBytes;
+                long seqBytes = capacity * cacheRowBytes;
+                long at = kvFrom * cacheRowBytes;
                 for (int s = first; s < count; s++) {
                     long src = (s - first) * seqBytes + at;
-                    keys[decoder][k].write(s, at, cacheSlotK[slot], src, qLen * rowBytes);
-                    values[decoder][k].write(s, at, cacheSlotV[slot], src, qLen * rowBytes);
+                    keys[decoder][k].write(s, at, cacheSlotK[slot], src, qLen * cacheRowBytes);
+                    values[decoder][k].write(s, at, cacheSlotV[slot], src, qLen * cacheRowBytes);
                 }
             }
             trace(Op.STORE_HIDDEN, token, layer, k);

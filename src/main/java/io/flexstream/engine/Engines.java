@@ -32,14 +32,23 @@ public final class Engines {
         if (placement == null) {
             return OptGenerator.load(modelDir, kernels, options);
         }
-        // The checkpoint is read once into the tiers; the fp32 staging copy is freed as soon as they hold it.
+        // The checkpoint is read once into the tiers; the fp32 staging copy (and the mapping of the compressed
+        // weight cache) are freed as soon as they hold it.
         try (Arena staging = Arena.ofShared(); Checkpoint checkpoint = Checkpoint.open(modelDir)) {
             OptWeights weights = OptWeights.load(checkpoint, staging);
             Gpt2Tokenizer tokenizer = Gpt2Tokenizer.load(modelDir);
             Path name = modelDir.toAbsolutePath().normalize().getFileName();
-            return new OffloadedGenerator(weights, tokenizer, kernels, placement, tiers, options,
-                    name == null ? "model" : name.toString(), null, tiers,
-                    kernels instanceof AutoCloseable c ? c : () -> { });
+            CompressedWeightCache cache = options.compressWeight()
+                    ? CompressedWeightCache.open(modelDir, options.weightCacheDir(), weights) : null;
+            try {
+                return new OffloadedGenerator(weights, cache == null ? null : cache.layers(), tokenizer, kernels,
+                        placement, tiers, options, name == null ? "model" : name.toString(), null, tiers,
+                        kernels instanceof AutoCloseable c ? c : () -> { });
+            } finally {
+                if (cache != null) {
+                    cache.close();
+                }
+            }
         }
     }
 }

@@ -1,12 +1,16 @@
 package io.flexstream.engine;
 
+import io.flexstream.model.OptConfig;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * The key/value cache of one batch of sequences: per layer, K and V as [slots][capacity][hidden] fp32, plus one
- * [slots][capacity] validity mask shared by all layers (1 = a real token, 0 = left padding or not yet written).
+ * The key/value cache of one batch of sequences: per layer, K and V as [slots][capacity][row], plus one
+ * [slots][capacity] validity mask shared by all layers (1 = a real token, 0 = left padding or not yet written). A row
+ * is one position's keys (or values) of every head: {@code hidden} fp32 values, or one
+ * {@link io.flexstream.quant.KvRowFormat} row when the cache is compressed ({@link #rowBytes}).
  *
  * <p>Slots are compacted when sequences finish ({@link #compact}), so that decode work shrinks with the batch.
  */
@@ -16,25 +20,39 @@ final class KvCache {
 
     private final int layers;
     private final int capacity;
-    private final int hidden;
+    private final long rowBytes;
     private final MemorySegment[] keys;
     private final MemorySegment[] values;
     private final MemorySegment valid;
     private int slots;
 
-    KvCache(Arena arena, int layers, int slots, int capacity, int hidden) {
+    /** @param rowBytes bytes of one position of one layer's keys (or values), see {@link #rowBytes} */
+    KvCache(Arena arena, int layers, int slots, int capacity, long rowBytes) {
         this.layers = layers;
         this.slots = slots;
         this.capacity = capacity;
-        this.hidden = hidden;
+        this.rowBytes = rowBytes;
         this.keys = new MemorySegment[layers];
         this.values = new MemorySegment[layers];
-        long bytes = (long) slots * capacity * hidden * F;
+        long bytes = (long) slots * capacity * rowBytes;
         for (int l = 0; l < layers; l++) {
             keys[l] = arena.allocate(bytes, 64);
             values[l] = arena.allocate(bytes, 64);
         }
         valid = arena.allocate((long) slots * capacity * F, 64);
+    }
+
+    /**
+     * Bytes of one cached position of one layer's keys (or values): fp32 [hidden], or the compressed row of
+     * {@code format} when it is not null.
+     */
+    static long rowBytes(OptConfig config, io.flexstream.quant.KvRowFormat format) {
+        return format == null ? (long) config.hiddenSize() * F : format.rowBytes();
+    }
+
+    /** Bytes of keys and values allocated for every layer (the mask aside). */
+    long bytes() {
+        return 2L * layers * keys[0].byteSize();
     }
 
     int capacity() {
@@ -67,15 +85,15 @@ final class KvCache {
      * {@code keep} must be increasing, so that a move never overwrites a slot still to be read.
      */
     void compact(int[] keep, int filledPositions) {
-        long rowBytes = (long) filledPositions * hidden * F;
+        long filledBytes = filledPositions * rowBytes;
         for (int i = 0; i < keep.length; i++) {
             int from = keep[i];
             if (from == i) {
                 continue;
             }
             for (int l = 0; l < layers; l++) {
-                MemorySegment.copy(keys[l], slotOffset(from), keys[l], slotOffset(i), rowBytes);
-                MemorySegment.copy(values[l], slotOffset(from), values[l], slotOffset(i), rowBytes);
+                MemorySegment.copy(keys[l], slotOffset(from), keys[l], slotOffset(i), filledBytes);
+                MemorySegment.copy(values[l], slotOffset(from), values[l], slotOffset(i), filledBytes);
             }
             MemorySegment.copy(valid, (long) from * capacity * F, valid, (long) i * capacity * F,
                     (long) capacity * F);
@@ -84,6 +102,6 @@ final class KvCache {
     }
 
     private long slotOffset(int slot) {
-        return (long) slot * capacity * hidden * F;
+        return (long) slot * capacity * rowBytes;
     }
 }

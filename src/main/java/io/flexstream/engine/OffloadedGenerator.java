@@ -4,6 +4,7 @@ import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.quant.QuantizedAttention;
 import io.flexstream.quant.QuantizedLinear;
 import io.flexstream.tier.MemoryTier;
 import io.flexstream.tier.Sizes;
@@ -35,6 +36,7 @@ public final class OffloadedGenerator implements Generator {
     private final ScheduleTrace trace;
     private final WeightStore weights;
     private QuantizedLinear quantized;
+    private QuantizedAttention cacheAttention; // null unless the KV cache is compressed
     private final MemorySegment[] weightBuffers = new MemorySegment[2];
     private final List<MemoryTier.Buffer> buffers = new ArrayList<>();
     private final ExecutorService io;
@@ -51,6 +53,16 @@ public final class OffloadedGenerator implements Generator {
     public OffloadedGenerator(OptWeights source, Gpt2Tokenizer tokenizer, Kernels kernels, Placement placement,
                               Tiers tiers, EngineOptions options, String modelName, ScheduleTrace trace,
                               AutoCloseable... owned) {
+        this(source, null, tokenizer, kernels, placement, tiers, options, modelName, trace, owned);
+    }
+
+    /**
+     * @param compressedLayers the decoder layers already compressed (from {@link CompressedWeightCache}; copied into
+     *                         the tiers here), or null to quantize {@code source} when {@code options.compressWeight()}
+     */
+    OffloadedGenerator(OptWeights source, List<DecoderWeights> compressedLayers, Gpt2Tokenizer tokenizer,
+                       Kernels kernels, Placement placement, Tiers tiers, EngineOptions options, String modelName,
+                       ScheduleTrace trace, AutoCloseable... owned) {
         this.config = source.config();
         this.tokenizer = tokenizer;
         this.kernels = kernels;
@@ -67,9 +79,12 @@ public final class OffloadedGenerator implements Generator {
             return t;
         });
         try {
-            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight());
+            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight(),
+                    compressedLayers);
             this.quantized = options.compressWeight()
                     ? new QuantizedLinear(Runtime.getRuntime().availableProcessors()) : null;
+            this.cacheAttention = options.compressCache()
+                    ? new QuantizedAttention(Runtime.getRuntime().availableProcessors()) : null;
             long working = weights.maxWorkingBytes();
             if (working > 0) {
                 for (int i = 0; i < 2; i++) {
@@ -123,6 +138,14 @@ public final class OffloadedGenerator implements Generator {
         return weights.bytesOn(kind);
     }
 
+    /**
+     * Bytes of KV cache the last block placed on a tier (keys and values of every layer, compressed bytes when
+     * the cache is compressed).
+     */
+    public long cacheBytesOn(TierKind kind) {
+        return lastBlockBytes[0][kind.ordinal()];
+    }
+
     /** Weight bytes one token step loads from a tier (every layer but the token table, which is gathered by row). */
     public long weightBytesLoadedPerStep(TierKind kind) {
         return weights.loadedPerStepFrom(kind);
@@ -161,6 +184,15 @@ public final class OffloadedGenerator implements Generator {
         return quantized;
     }
 
+    QuantizedAttention cacheAttention() {
+        return cacheAttention;
+    }
+
+    /** Bytes of one cached position of one layer's keys (or values) as stored on the tiers and moved between them. */
+    long cacheRowBytes() {
+        return KvCache.rowBytes(config, cacheAttention == null ? null : OptForward.cacheFormat(config));
+    }
+
     ExecutorService io() {
         return io;
     }
@@ -192,6 +224,9 @@ public final class OffloadedGenerator implements Generator {
         io.shutdownNow();
         if (quantized != null) {
             quantized.close();
+        }
+        if (cacheAttention != null) {
+            cacheAttention.close();
         }
         for (MemoryTier.Buffer b : buffers) {
             b.close();

@@ -3,6 +3,8 @@ package io.flexstream.engine;
 import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
+import io.flexstream.quant.KvRowFormat;
+import io.flexstream.quant.QuantizedAttention;
 import io.flexstream.quant.QuantizedLinear;
 
 import java.lang.foreign.MemorySegment;
@@ -27,6 +29,9 @@ final class OptForward {
     private final OptConfig config;
     private final Kernels kernels;
     private final QuantizedLinear quantized; // null when no weight is compressed
+    private final QuantizedAttention cacheAttention; // null when the KV cache is fp32
+    private final KvRowFormat cacheFormat;           // null when the KV cache is fp32
+    private final long cacheRowBytes;
     private final int hidden;
     private final int embedDim;
     private final float queryScale;
@@ -44,13 +49,18 @@ final class OptForward {
 
     /**
      * Scratch is carved from {@code memory}, which must hold {@link #scratchBytes} bytes. {@code quantized} computes
-     * the products of compressed weights and may be null when there are none.
+     * the products of compressed weights and may be null when there are none. {@code cacheAttention} is non-null
+     * exactly when the KV cache is compressed ({@link #cacheFormat}): new keys and values are then quantized as
+     * they are written and attention reads them compressed.
      */
-    OptForward(OptConfig config, Kernels kernels, QuantizedLinear quantized, SegmentAllocator memory, int maxRows,
-               int maxSlots) {
+    OptForward(OptConfig config, Kernels kernels, QuantizedLinear quantized, QuantizedAttention cacheAttention,
+               SegmentAllocator memory, int maxRows, int maxSlots) {
         this.config = config;
         this.kernels = kernels;
         this.quantized = quantized;
+        this.cacheAttention = cacheAttention;
+        this.cacheFormat = cacheAttention == null ? null : cacheFormat(config);
+        this.cacheRowBytes = KvCache.rowBytes(config, cacheFormat);
         this.hidden = config.hiddenSize();
         this.embedDim = config.wordEmbedProjDim();
         this.queryScale = (float) (1.0 / Math.sqrt(config.headDim()));
@@ -64,6 +74,11 @@ final class OptForward {
         embed = hasProjections(config) ? memory.allocate((long) maxRows * embedDim * F, ALIGN) : null;
         last = memory.allocate((long) maxSlots * hidden * F, ALIGN);
         lastProjected = memory.allocate((long) maxSlots * embedDim * F, ALIGN);
+    }
+
+    /** FlexGen's grouping of the cache of this model: per token, per head, groups of 64 along the head dimension. */
+    static KvRowFormat cacheFormat(OptConfig config) {
+        return KvRowFormat.of(config.numHeads(), config.headDim());
     }
 
     /** Bytes of scratch a forward pass over {@code maxRows} rows and {@code maxSlots} sequences needs. */
@@ -160,18 +175,31 @@ final class OptForward {
         linear(attnInput, w.v(), w.vBias(), v, rows, hidden, hidden);
         long rowBytes = (long) hidden * F;
         for (CachePart part : cacheParts) {
-            long seqBytes = part.capacity() * rowBytes;
+            long seqBytes = part.capacity() * cacheRowBytes;
             for (int s = 0; s < part.slots(); s++) {
                 long src = (long) (part.firstSlot() + s) * qLen * rowBytes;
-                long dst = s * seqBytes + (long) (kvLen - qLen) * rowBytes;
-                MemorySegment.copy(k, src, part.keys(), dst, qLen * rowBytes);
-                MemorySegment.copy(v, src, part.values(), dst, qLen * rowBytes);
+                long dst = s * seqBytes + (long) (kvLen - qLen) * cacheRowBytes;
+                if (cacheFormat == null) {
+                    MemorySegment.copy(k, src, part.keys(), dst, qLen * rowBytes);
+                    MemorySegment.copy(v, src, part.values(), dst, qLen * rowBytes);
+                } else {
+                    // Each new position is quantized once, on its own; older positions are never touched again.
+                    for (int t = 0; t < qLen; t++) {
+                        cacheFormat.quantize(k, src + t * rowBytes, part.keys(), dst + t * cacheRowBytes);
+                        cacheFormat.quantize(v, src + t * rowBytes, part.values(), dst + t * cacheRowBytes);
+                    }
+                }
             }
             long rowsFrom = (long) part.firstSlot() * qLen * rowBytes;
             long partRows = (long) part.slots() * qLen * rowBytes;
-            kernels.attention(q.asSlice(rowsFrom, partRows), part.keys(), part.values(), part.valid(),
-                    attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(),
-                    config.numHeads(), config.headDim());
+            if (cacheFormat == null) {
+                kernels.attention(q.asSlice(rowsFrom, partRows), part.keys(), part.values(), part.valid(),
+                        attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(),
+                        config.numHeads(), config.headDim());
+            } else {
+                cacheAttention.attention(q.asSlice(rowsFrom, partRows), part.keys(), part.values(), part.valid(),
+                        attn.asSlice(rowsFrom, partRows), part.slots(), qLen, kvLen, part.capacity(), cacheFormat);
+            }
         }
         linear(attn, w.out(), w.outBias(), y, rows, hidden, hidden);
         kernels.add(x, y, n);

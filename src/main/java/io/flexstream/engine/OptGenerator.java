@@ -6,6 +6,7 @@ import io.flexstream.model.Checkpoint;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.model.tokenizer.Gpt2Tokenizer;
+import io.flexstream.quant.QuantizedAttention;
 import io.flexstream.quant.QuantizedLinear;
 
 import java.lang.foreign.Arena;
@@ -34,7 +35,9 @@ public final class OptGenerator implements Generator {
     private final List<DecoderWeights> layers;
     private final QuantizedLinear quantized;
     private final Arena compressed;
+    private final QuantizedAttention cacheAttention; // null unless the KV cache is compressed
     private final AutoCloseable[] owned;
+    private volatile long lastBatchCacheBytes;
 
     /**
      * @param tokenizer null for token-id-only use (benchmarks): text prompts are then refused
@@ -42,6 +45,15 @@ public final class OptGenerator implements Generator {
      */
     public OptGenerator(OptWeights weights, Gpt2Tokenizer tokenizer, Kernels kernels, String modelName,
                         EngineOptions options, AutoCloseable... owned) {
+        this(weights, null, tokenizer, kernels, modelName, options, owned);
+    }
+
+    /**
+     * @param compressedLayers the decoder layers already compressed (from {@link CompressedWeightCache}), or null to
+     *                         quantize {@code weights} here when {@code options.compressWeight()}
+     */
+    OptGenerator(OptWeights weights, List<DecoderWeights> compressedLayers, Gpt2Tokenizer tokenizer, Kernels kernels,
+                 String modelName, EngineOptions options, AutoCloseable... owned) {
         this.weights = weights;
         this.config = weights.config();
         this.tokenizer = tokenizer;
@@ -49,7 +61,11 @@ public final class OptGenerator implements Generator {
         this.modelName = modelName;
         this.options = options;
         this.owned = owned.clone();
-        if (options.compressWeight()) {
+        if (options.compressWeight() && compressedLayers != null) {
+            this.compressed = null; // their memory belongs to whoever compressed them (an entry of owned)
+            this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
+            this.layers = List.copyOf(compressedLayers);
+        } else if (options.compressWeight()) {
             // Compressed once here; the fp32 matrices stay with their owner but are not read again.
             this.compressed = Arena.ofShared();
             this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
@@ -60,6 +76,8 @@ public final class OptGenerator implements Generator {
             this.quantized = null;
             this.layers = weights.layers().stream().map(DecoderWeights::dense).toList();
         }
+        this.cacheAttention = options.compressCache()
+                ? new QuantizedAttention(Runtime.getRuntime().availableProcessors()) : null;
     }
 
     /** Loads a Hugging Face OPT checkpoint directory onto the CPU backend with all cores. */
@@ -67,10 +85,15 @@ public final class OptGenerator implements Generator {
         return load(modelDir, new CpuKernels(), EngineOptions.defaults());
     }
 
-    /** Loads a checkpoint directory; the generator owns {@code kernels} and closes them with itself. */
+    /**
+     * Loads a checkpoint directory; the generator owns {@code kernels} and closes them with itself. With
+     * {@code options.compressWeight()} the compressed layers come from the checkpoint's {@link CompressedWeightCache}
+     * (quantized and cached on the first start only).
+     */
     public static OptGenerator load(Path modelDir, Kernels kernels, EngineOptions options) {
         Arena arena = Arena.ofShared();
         Checkpoint checkpoint = null;
+        CompressedWeightCache cache = null;
         try {
             checkpoint = Checkpoint.open(modelDir);
             OptWeights weights = OptWeights.load(checkpoint, arena);
@@ -80,9 +103,17 @@ public final class OptGenerator implements Generator {
                         + " tokens but config.json says vocab_size=" + weights.config().vocabSize());
             }
             Path name = modelDir.toAbsolutePath().normalize().getFileName();
-            return new OptGenerator(weights, tokenizer, kernels, name == null ? "model" : name.toString(),
-                    options, arena, checkpoint, asCloseable(kernels));
+            if (options.compressWeight()) {
+                cache = CompressedWeightCache.open(modelDir, options.weightCacheDir(), weights);
+            }
+            AutoCloseable mapping = cache == null ? () -> { } : cache;
+            return new OptGenerator(weights, cache == null ? null : cache.layers(), tokenizer, kernels,
+                    name == null ? "model" : name.toString(), options, arena, checkpoint, mapping,
+                    asCloseable(kernels));
         } catch (RuntimeException e) {
+            if (cache != null) {
+                cache.close();
+            }
             if (checkpoint != null) {
                 checkpoint.close();
             }
@@ -113,9 +144,11 @@ public final class OptGenerator implements Generator {
         int groupSize = Math.max(1, Math.min(slots, MAX_PREFILL_ROWS / promptLen));
         int eos = options.stopAtEos() ? config.eosTokenId() : -1;
         try (Arena arena = Arena.ofShared()) {
-            KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, config.hiddenSize());
+            long cacheRow = KvCache.rowBytes(config, cacheAttention == null ? null : OptForward.cacheFormat(config));
+            KvCache cache = new KvCache(arena, config.numLayers(), slots, promptLen + maxBudget, cacheRow);
+            lastBatchCacheBytes = cache.bytes();
             int maxRows = Math.max(groupSize * promptLen, slots);
-            OptForward forward = new OptForward(config, kernels, quantized, arena, maxRows, slots);
+            OptForward forward = new OptForward(config, kernels, quantized, cacheAttention, arena, maxRows, slots);
             MemorySegment x = arena.allocate((long) maxRows * config.hiddenSize() * Float.BYTES, 64);
             MemorySegment logits = arena.allocate((long) slots * config.vocabSize() * Float.BYTES, 64);
             float[] row = new float[config.vocabSize()];
@@ -212,6 +245,32 @@ public final class OptGenerator implements Generator {
         return config.maxPositionEmbeddings();
     }
 
+    /**
+     * Bytes of the weights the engine computes with: fp32 tensors, the decoder layers' six matrices compressed
+     * (codes and metadata) under {@code compressWeight}.
+     */
+    public long weightBytes() {
+        long total = weights.bytes();
+        for (int i = 0; i < layers.size(); i++) {
+            var dense = weights.layers().get(i);
+            DecoderWeights used = layers.get(i);
+            List<MemorySegment> fp32 = List.of(dense.qWeight(), dense.kWeight(), dense.vWeight(), dense.outWeight(),
+                    dense.fc1Weight(), dense.fc2Weight());
+            List<LinearWeight> held = List.of(used.q(), used.k(), used.v(), used.out(), used.fc1(), used.fc2());
+            for (int m = 0; m < 6; m++) {
+                if (held.get(m) instanceof LinearWeight.Quantized q) {
+                    total += q.weight().bytes() - fp32.get(m).byteSize();
+                }
+            }
+        }
+        return total;
+    }
+
+    /** Bytes of KV cache (keys and values, every layer) the last batch allocated; compressed under compressCache. */
+    public long lastBatchCacheBytes() {
+        return lastBatchCacheBytes;
+    }
+
     public OptConfig config() {
         return config;
     }
@@ -224,7 +283,12 @@ public final class OptGenerator implements Generator {
     public void close() {
         if (quantized != null) {
             quantized.close();
+        }
+        if (compressed != null) {
             compressed.close();
+        }
+        if (cacheAttention != null) {
+            cacheAttention.close();
         }
         RuntimeException failure = null;
         for (int i = owned.length - 1; i >= 0; i--) {

@@ -31,8 +31,11 @@ final class WeightStore implements AutoCloseable {
     /**
      * @param compress store the decoder layers' six matrices 4-bit compressed (packed codes and fp16 metadata side
      *                 by side in the layer's bytes), so they move between tiers compressed
+     * @param compressedLayers with {@code compress}: the layers already compressed (the on-disk cache), or null to
+     *                 quantize them here
      */
-    WeightStore(OptWeights source, Tiers tiers, TierShares shares, boolean compress) {
+    WeightStore(OptWeights source, Tiers tiers, TierShares shares, boolean compress,
+                List<DecoderWeights> compressedLayers) {
         this.compressed = compress;
         this.hidden = source.config().hiddenSize();
         this.ffn = source.config().ffnDim();
@@ -42,7 +45,8 @@ final class WeightStore implements AutoCloseable {
                 boolean decoder = j > 0 && j < layers.size() - 1;
                 try (Arena staging = Arena.ofConfined()) {
                     List<MemorySegment> tensors = compress && decoder
-                            ? compressedLayer(source.layers().get(j - 1), staging) : layers.get(j);
+                            ? compressedLayer(source.layers().get(j - 1), compressedLayers == null ? null
+                                    : compressedLayers.get(j - 1), staging) : layers.get(j);
                     PackedLayer layout = new PackedLayer(tensors);
                     RangeStore store = new RangeStore(tiers, layout.bytes(), shares, "weights of schedule layer " + j);
                     stores.add(store);
@@ -57,8 +61,8 @@ final class WeightStore implements AutoCloseable {
     }
 
     /** A decoder layer's tensors with each matrix replaced by its packed codes and metadata. */
-    private List<MemorySegment> compressedLayer(OptLayerWeights l, Arena staging) {
-        DecoderWeights q = DecoderWeights.quantize(l, hidden, ffn, staging);
+    private List<MemorySegment> compressedLayer(OptLayerWeights l, DecoderWeights cached, Arena staging) {
+        DecoderWeights q = cached != null ? cached : DecoderWeights.quantize(l, hidden, ffn, staging);
         List<MemorySegment> out = new ArrayList<>(22);
         addMatrix(out, q.q());
         out.add(l.qBias());

@@ -9,7 +9,7 @@ import java.util.Arrays;
  *
  * <p>This is the reference form (plain arrays, FlexGen's layout), used for the test vectors and for tensors without a
  * fused kernel. Weights used by the matrix product take {@link QuantizedMatrix}, the KV cache
- * {@link QuantizedKvBlock}: same groups and codes, a byte order chosen for vector unpacking.
+ * {@link KvRowFormat}: same groups and codes, a byte order chosen for vector unpacking.
  *
  * @param groupSize elements per group along the axis; even (FlexGen asserts it), 64 by default
  * @param precision metadata storage precision; FlexGen's is fp16

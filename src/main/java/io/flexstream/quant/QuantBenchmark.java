@@ -59,53 +59,39 @@ public final class QuantBenchmark {
     }
 
     /**
-     * One decode step of attention reads for one sequence on one thread: every head's scores against {@code context}
-     * cached keys, then the weighted sum of as many values, from {@link QuantizedKvBlock}s against the same loops
-     * over fp32 arrays (the lane-array reduction of the fused kernels, one position at a time). Prints GFLOP/s
-     * (2 * context * heads * headDim flops per read) and the bytes ratio; returns {4-bit, fp32} seconds per step.
+     * One decode step of attention for one sequence on one thread: every head's query against {@code context} cached
+     * positions, read compressed by {@link QuantizedAttention} (the engine's --compress-cache path) against the
+     * engine's fp32 attention kernel over the same values uncompressed. Prints GFLOP/s (2 * 2 * context * hidden
+     * flops: scores and weighted sum) and the cache bytes ratio; returns {4-bit, fp32} seconds per step.
      */
     public static double[] runKv(PrintStream out, int heads, int headDim, int context, double seconds) {
-        try (Arena arena = Arena.ofShared()) {
+        try (Arena arena = Arena.ofShared();
+             QuantizedAttention quant = new QuantizedAttention(1);
+             CpuKernels fp32 = new CpuKernels(1)) {
             Random rnd = new Random(2);
             int hidden = heads * headDim;
-            QuantizedKvBlock keys = new QuantizedKvBlock(context, heads, headDim, 64, arena);
-            QuantizedKvBlock values = new QuantizedKvBlock(context, heads, headDim, 64, arena);
-            float[] k32 = new float[context * hidden];
-            float[] v32 = new float[context * hidden];
-            MemorySegment token = arena.allocate((long) hidden * 4, 64);
+            KvRowFormat format = KvRowFormat.of(heads, headDim);
+            MemorySegment k32 = fill(arena, (long) context * hidden, rnd, 1.0);
+            MemorySegment v32 = fill(arena, (long) context * hidden, rnd, 1.0);
+            MemorySegment kq = arena.allocate(context * format.rowBytes(), 64);
+            MemorySegment vq = arena.allocate(context * format.rowBytes(), 64);
             for (int pos = 0; pos < context; pos++) {
-                for (int d = 0; d < hidden; d++) {
-                    k32[pos * hidden + d] = (float) rnd.nextGaussian();
-                    token.setAtIndex(QuantizedMatrix.F32, d, k32[pos * hidden + d]);
-                }
-                keys.append(token, 0);
-                for (int d = 0; d < hidden; d++) {
-                    v32[pos * hidden + d] = (float) rnd.nextGaussian();
-                    token.setAtIndex(QuantizedMatrix.F32, d, v32[pos * hidden + d]);
-                }
-                values.append(token, 0);
+                format.quantize(k32, (long) pos * hidden * 4, kq, pos * format.rowBytes());
+                format.quantize(v32, (long) pos * hidden * 4, vq, pos * format.rowBytes());
             }
-            float[] q = new float[hidden];
-            for (int d = 0; d < hidden; d++) {
-                q[d] = (float) rnd.nextGaussian();
+            MemorySegment valid = arena.allocate((long) context * 4, 64);
+            for (int pos = 0; pos < context; pos++) {
+                valid.setAtIndex(QuantizedMatrix.F32, pos, 1f);
             }
-            float[] scores = new float[context];
-            float[] o = new float[hidden];
-            double[] t = medians(() -> {
-                for (int h = 0; h < heads; h++) {
-                    keys.scores(q, h * headDim, h, 0, context, scores, 0);
-                    values.weightedSum(scores, 0, h, 0, context, o, h * headDim);
-                }
-            }, () -> {
-                for (int h = 0; h < heads; h++) {
-                    Fp32Attention.scores(q, h * headDim, k32, hidden, h * headDim, headDim, context, scores);
-                    Fp32Attention.weightedSum(scores, v32, hidden, h * headDim, headDim, context, o);
-                }
-            }, seconds);
+            MemorySegment q = fill(arena, hidden, rnd, 1 / Math.sqrt(headDim));
+            MemorySegment o = arena.allocate((long) hidden * 4, 64);
+            double[] t = medians(() -> quant.attention(q, kq, vq, valid, o, 1, 1, context, context, format),
+                    () -> fp32.attention(q, k32, v32, valid, o, 1, 1, context, context, heads, headDim), seconds);
             double flops = 2.0 * 2 * context * hidden;
-            out.printf("KV reads, %d heads x %d, %d cached tokens, 1 thread: 4-bit %.1f GFLOP/s, fp32 %.1f GFLOP/s"
-                            + " (%.2fx); cache %.3fx of fp16%n", heads, headDim, context, flops / t[0] / 1e9,
-                    flops / t[1] / 1e9, t[1] / t[0], (double) keys.bytes() / keys.fp16Bytes());
+            out.printf("decode attention, %d heads x %d, %d cached tokens, 1 thread: 4-bit cache %.1f GFLOP/s, "
+                            + "fp32 cache %.1f GFLOP/s (%.2fx); cache %.3fx of fp16%n", heads, headDim, context,
+                    flops / t[0] / 1e9, flops / t[1] / 1e9, t[1] / t[0],
+                    (double) format.rowBytes() / format.fp16RowBytes());
             return t;
         }
     }

@@ -86,4 +86,33 @@ class GenerateCommandTest {
             assertEquals(plain.get(i).get("token_ids"), offloaded.get(i).get("token_ids"));
         }
     }
+
+    /**
+     * --compress-weight and --compress-cache (flags, or fields of the --policy file): the in-memory and the offloading
+     * engine give the same tokens, and the compressed weights are cached under --weight-cache-dir.
+     */
+    @Test
+    void compressionFlagsGiveTheSameTokensInMemoryAndOffloaded() throws Exception {
+        Path input = dir.resolve("compressed.jsonl");
+        List<String> lines = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            lines.add("{\"id\":\"" + i + "\",\"prompt\":\"" + "token ".repeat(i + 2) + "\",\"max_new_tokens\":5}");
+        }
+        Files.write(input, lines);
+        Path cacheDir = dir.resolve("weight-cache");
+        List<JsonNode> inMemory = run(input, "--compress-weight", "--compress-cache", "--weight-cache-dir",
+                cacheDir.toString());
+        try (var files = Files.list(cacheDir)) {
+            assertEquals(1, files.filter(f -> f.toString().endsWith("-q4g64.bin")).count(), "one cache file");
+        }
+        Path policy = Files.writeString(dir.resolve("policy.json"), "{\"gpu_batch_size\": 2, \"num_gpu_batches\": 2,"
+                + " \"percent\": [0, 50, 0, 0, 100, 0], \"compress_weight\": true, \"compress_cache\": true}");
+        List<JsonNode> offloaded = run(input, "--policy", policy.toString(), "--weight-cache-dir", cacheDir.toString(),
+                "--offload-dir", dir.resolve("offload-compressed").toString(), "--device-mem", "256m");
+        assertEquals(4, inMemory.size());
+        for (int i = 0; i < 4; i++) {
+            assertEquals(5, inMemory.get(i).get("token_ids").size(), inMemory.get(i).toString());
+            assertEquals(inMemory.get(i).get("token_ids"), offloaded.get(i).get("token_ids"));
+        }
+    }
 }

@@ -129,13 +129,7 @@ class CompressedWeightsTest {
             double kl = 0;
             int agree = 0;
             for (int t = 0; t < positions; t++) {
-                double[] pp = softmax(p[t]);
-                double[] qq = softmax(q[t]);
-                for (int v = 0; v < pp.length; v++) {
-                    if (pp[v] > 0) {
-                        kl += pp[v] * (Math.log(pp[v]) - Math.log(Math.max(qq[v], 1e-30)));
-                    }
-                }
+                kl += Distributions.kl(p[t], q[t]);
                 agree += Sampler.argmax(p[t]) == Sampler.argmax(q[t]) ? 1 : 0;
             }
             kl /= positions;
@@ -153,8 +147,8 @@ class CompressedWeightsTest {
     private static float[][] teacherForced(List<DecoderWeights> layers, QuantizedLinear quantized, int[] stream,
                                            int positions, Arena work) {
         OptConfig c = weights.config();
-        OptForward forward = new OptForward(c, kernels, quantized, work, 1, 1);
-        KvCache cache = new KvCache(work, c.numLayers(), 1, positions + 1, c.hiddenSize());
+        OptForward forward = new OptForward(c, kernels, quantized, null, work, 1, 1);
+        KvCache cache = new KvCache(work, c.numLayers(), 1, positions + 1, KvCache.rowBytes(c, null));
         MemorySegment x = work.allocate((long) c.hiddenSize() * Float.BYTES, 64);
         MemorySegment logits = work.allocate((long) c.vocabSize() * Float.BYTES, 64);
         float[][] out = new float[positions][c.vocabSize()];
@@ -164,22 +158,5 @@ class CompressedWeightsTest {
             OptForward.readRow(logits, 0, out[t]);
         }
         return out;
-    }
-
-    private static double[] softmax(float[] logits) {
-        double max = Double.NEGATIVE_INFINITY;
-        for (float l : logits) {
-            max = Math.max(max, l);
-        }
-        double sum = 0;
-        double[] p = new double[logits.length];
-        for (int i = 0; i < p.length; i++) {
-            p[i] = Math.exp(logits[i] - max);
-            sum += p[i];
-        }
-        for (int i = 0; i < p.length; i++) {
-            p[i] /= sum;
-        }
-        return p;
     }
 }
