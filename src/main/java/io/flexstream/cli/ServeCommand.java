@@ -119,7 +119,7 @@ public final class ServeCommand implements Callable<Integer> {
      *                  search then predicts that placement's throughput per bucket for the completion records, and
      *                  blocks are filled to the engine's gbs x nb.
      */
-    private BatchSizer sizer(StreamConfig config, Placement placement) {
+    private BatchSizer sizer(StreamConfig config, Placement placement) throws java.io.IOException {
         if (batchPolicy.equals("fixed")) {
             if (placement != null && config.batchSize() % placement.blockSize() != 0) {
                 LOG.warn("batch.size {} is not a multiple of the placement's block gbs x nb = {}: some blocks will "
@@ -137,7 +137,7 @@ public final class ServeCommand implements Callable<Integer> {
         CostModel cost = new CostModel(HardwareProfile.load(hardware), CostModel.Mode.FLEXSTREAM,
                 CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32);
         Workload template = new Workload(ModelShape.of(name == null ? "model" : name.toString(), model), 1,
-                config.maxNewTokens(), false, false, false);
+                config.maxNewTokens(), offload.compressWeight(), offload.compressCache(), false);
         Pins pins = Pins.NONE;
         if (placement != null) {
             pins = pins.withGpuBatchSize(placement.gpuBatchSize()).withNumGpuBatches(placement.numGpuBatches())
@@ -183,9 +183,8 @@ public final class ServeCommand implements Callable<Integer> {
             Kernels kernels = new CpuKernels();
             backend = kernels.name();
             tiers = placement == null ? null : offload.tiers();
-            generator = Engines.open(config.modelDir(), kernels,
-                    EngineOptions.defaults().withMaxBatchSize(Math.max(config.batchSize(), config.maxBuffered()))
-                            .withCompressWeight(offload.compressWeight()), placement, tiers);
+            generator = Engines.open(config.modelDir(), kernels, offload.engineOptions(EngineOptions.defaults()
+                    .withMaxBatchSize(Math.max(config.batchSize(), config.maxBuffered()))), placement, tiers);
         } catch (java.io.IOException | RuntimeException e) {
             if (tiers != null) {
                 tiers.close();
