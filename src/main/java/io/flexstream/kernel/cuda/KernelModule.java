@@ -1,0 +1,54 @@
+package io.flexstream.kernel.cuda;
+
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+
+/**
+ * The kernels of native/flexstream_kernels.cu loaded into the current CUDA context from the fatbin on the classpath.
+ * The driver picks the SASS for the device's architecture, or JIT-compiles the PTX on a newer GPU.
+ */
+final class KernelModule implements AutoCloseable {
+
+    /** Every extern "C" kernel of flexstream_kernels.cu; a missing one fails the load with its name. */
+    static final List<String> NAMES = List.of("fs_linear_f32", "fs_linear_q4", "fs_layer_norm", "fs_relu",
+            "fs_scale", "fs_add", "fs_attention", "fs_argmax_rows");
+
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+
+    /** Loads the module into the context current on this thread (the caller made it current). */
+    KernelModule(FatbinImage image) {
+        cuModuleLoadData(module, image.bytes());
+        try {
+            for (String name : NAMES) {
+                CUfunction f = new CUfunction();
+                cuModuleGetFunction(f, module, name);
+                functions.put(name, f);
+            }
+        } catch (RuntimeException e) {
+            cuModuleUnload(module);
+            throw e;
+        }
+    }
+
+    CUfunction function(String name) {
+        CUfunction f = functions.get(name);
+        if (f == null) {
+            throw new IllegalArgumentException("no kernel " + name + " in the module; known: " + NAMES);
+        }
+        return f;
+    }
+
+    @Override
+    public void close() {
+        cuModuleUnload(module);
+    }
+}
