@@ -9,7 +9,7 @@ import io.flexstream.engine.OptGenerator;
 import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
-import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.tier.Tiers;
@@ -68,6 +68,9 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     OffloadOptions offload = new OffloadOptions();
 
+    @CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
+
     @Override
     public Integer call() throws java.io.IOException {
         OptConfig config = OptConfig.shape(shape);
@@ -82,16 +85,16 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         System.out.println("machine: " + MachineInfo.describe());
         Arena arena = Arena.ofShared();
         OptWeights weights = OptWeights.random(config, seed, arena);
-        CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels();
+        Placement placement = offload.offloading() ? offload.placement() : null;
+        Kernels kernels = backend.kernels(threads, offload.deviceMem, placement != null, System.out::println);
         System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
                 + config.numLayers() + " layers, random fp32 weights");
         EngineOptions options = new EngineOptions(batch, false, offload.compressWeight());
-        Placement placement = offload.offloading() ? offload.placement() : null;
         if (placement != null) {
             System.out.println("policy: " + placement);
         }
         try (Generator engine = placement == null
-                ? new OptGenerator(weights, null, kernels, shape, options, arena, kernels)
+                ? new OptGenerator(weights, null, kernels, shape, options, arena, closer(kernels))
                 : offloaded(weights, kernels, placement, options, arena)) {
             List<PreparedPrompt> prompts = prompts(engine, config);
             double[] total = new double[repeat];
@@ -123,6 +126,9 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             if (engine instanceof OffloadedGenerator o) {
                 System.out.println("placement realised:\n" + o.placementReport());
             }
+            if (kernels instanceof io.flexstream.kernel.cuda.CudaKernels cuda) {
+                System.out.println(cuda.statistics());
+            }
             if (placement == null && shape.equals("opt-125m") && layers == 0 && batch == 32 && promptLen == 128 && genLen == 32) {
                 System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
                         + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
@@ -132,11 +138,15 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private OffloadedGenerator offloaded(OptWeights weights, CpuKernels kernels, Placement placement,
+    private static AutoCloseable closer(Kernels kernels) {
+        return kernels instanceof AutoCloseable c ? c : () -> { };
+    }
+
+    private OffloadedGenerator offloaded(OptWeights weights, Kernels kernels, Placement placement,
                                          EngineOptions options, Arena arena) {
         Tiers tiers = offload.tiers();
         return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers, arena,
-                kernels);
+                closer(kernels));
     }
 
     private List<PreparedPrompt> prompts(Generator engine, OptConfig config) {
