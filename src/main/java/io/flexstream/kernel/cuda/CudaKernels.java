@@ -20,6 +20,7 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
 
 /**
  * The cuda backend: {@link Kernels} on one NVIDIA GPU through JCuda's driver API, with the kernels of
@@ -85,6 +86,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
     private final TransferPipeline transfers;
     private final WeightCache weights;
     private final CpuKernels host;
+    private final HostCopier copier;
     private boolean closed;
 
     /**
@@ -97,6 +99,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         }
         this.device = device;
         this.config = config;
+        JCudaDriver.setExceptionsEnabled(true); // every driver error becomes a CudaException naming it
         cuDeviceGet(cuDevice, device.ordinal());
         cuDevicePrimaryCtxRetain(context, cuDevice);
         cuCtxSetCurrent(context);
@@ -104,7 +107,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         TransferPipeline t = null;
         try {
             m = new KernelModule(FatbinImage.fromClasspath());
-            t = new TransferPipeline();
+            t = new TransferPipeline(new HostCopier(copyThreads(config.hostThreads())));
         } catch (RuntimeException e) {
             if (m != null) {
                 m.close();
@@ -114,9 +117,16 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         }
         this.module = m;
         this.transfers = t;
+        this.copier = t.copier();
         this.weights = new WeightCache(config.weightBudgetBytes(), config.trust(), transfers, config.chunkBytes());
         this.host = config.elementwiseOnDevice() ? null
                 : config.hostThreads() > 0 ? new CpuKernels(config.hostThreads()) : new CpuKernels();
+    }
+
+    /** Copying threads: half the cores (at most 8), enough to outrun one PCIe copy engine. */
+    private static int copyThreads(int hostThreads) {
+        int cores = hostThreads > 0 ? hostThreads : Runtime.getRuntime().availableProcessors();
+        return Math.max(1, Math.min(8, cores / 2));
     }
 
     public DeviceInfo device() {
@@ -239,8 +249,8 @@ public final class CudaKernels implements Kernels, AutoCloseable {
                 }
 
                 public void stageIn(MemorySegment pinned) {
-                    MemorySegment.copy(acc, offset, pinned, 0, 4 * count);
-                    MemorySegment.copy(x, offset, pinned, 4 * count, 4 * count);
+                    copier.copy(acc, offset, pinned, 0, 4 * count);
+                    copier.copy(x, offset, pinned, 4 * count, 4 * count);
                 }
 
                 public void launch(CUdeviceptr in, CUdeviceptr out, CUstream stream) {
@@ -249,7 +259,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
                 }
 
                 public void stageOut(MemorySegment pinned) {
-                    MemorySegment.copy(pinned, 0, acc, offset, 4 * count);
+                    copier.copy(pinned, 0, acc, offset, 4 * count);
                 }
             });
         }
@@ -301,18 +311,18 @@ public final class CudaKernels implements Kernels, AutoCloseable {
 
                 // Packed as [q of count sequences | K | V | keyValid], the cache with capacity kvLen.
                 public void stageIn(MemorySegment pinned) {
-                    MemorySegment.copy(q, first * qBytes, pinned, 0, count * qBytes);
+                    copier.copy(q, first * qBytes, pinned, 0, count * qBytes);
                     long kAt = count * qBytes;
                     long vAt = kAt + count * kvBytes;
                     long validAt = vAt + count * kvBytes;
                     long cacheStride = 4 * capacity * hidden;
-                    for (int s = 0; s < count; s++) {
+                    copier.forEach(count, s -> {
                         long from = (long) (first + s) * cacheStride;
                         MemorySegment.copy(kCache, from, pinned, kAt + s * kvBytes, kvBytes);
                         MemorySegment.copy(vCache, from, pinned, vAt + s * kvBytes, kvBytes);
                         MemorySegment.copy(keyValid, 4L * (first + s) * capacity, pinned, validAt + s * validBytes,
                                 validBytes);
-                    }
+                    });
                 }
 
                 public void launch(CUdeviceptr in, CUdeviceptr o, CUstream stream) {
@@ -325,7 +335,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
                 }
 
                 public void stageOut(MemorySegment pinned) {
-                    MemorySegment.copy(pinned, 0, out, first * qBytes, count * qBytes);
+                    copier.copy(pinned, 0, out, first * qBytes, count * qBytes);
                 }
             });
         }
@@ -373,7 +383,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
     /** A call over {@code rows} rows of {@code inRow} input bytes and {@code outRow} output bytes, cut into chunks. */
     private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, MemorySegment out, RowLaunch body) {
         rowChunks(rows, inRow, outRow, in, body, (pinned, first, count) ->
-                MemorySegment.copy(pinned, 0, out, first * outRow, count * outRow));
+                copier.copy(pinned, 0, out, first * outRow, count * outRow));
     }
 
     private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, RowLaunch body, RowSink sink) {
@@ -392,7 +402,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
                 }
 
                 public void stageIn(MemorySegment pinned) {
-                    MemorySegment.copy(in, first * inRow, pinned, 0, count * inRow);
+                    copier.copy(in, first * inRow, pinned, 0, count * inRow);
                 }
 
                 public void launch(CUdeviceptr i, CUdeviceptr o, CUstream stream) {

@@ -52,6 +52,7 @@ final class TransferPipeline implements AutoCloseable {
         void stageOut(MemorySegment pinned);
     }
 
+    private final HostCopier copier;
     private final CUstream upload = stream();
     private final CUstream compute = stream();
     private final CUstream download = stream();
@@ -63,6 +64,15 @@ final class TransferPipeline implements AutoCloseable {
     private final CUevent[] computed = {event(), event()};
     private final CUevent[] downloaded = {event(), event()};
     private final CUevent weightsReady = event();
+
+    /** Owns {@code copier}, which the chunks use for their host copies too. */
+    TransferPipeline(HostCopier copier) {
+        this.copier = copier;
+    }
+
+    HostCopier copier() {
+        return copier;
+    }
 
     /** Runs the chunks in order; returns when every output is in host memory. */
     void run(List<? extends Chunk> chunks) {
@@ -139,7 +149,7 @@ final class TransferPipeline implements AutoCloseable {
             int s = index & 1;
             long n = Math.min(piece, bytes - at);
             cuEventSynchronize(uploaded[s]);
-            MemorySegment.copy(source, at, pinnedIn[s].segment(), 0, n);
+            copier.copy(source, at, pinnedIn[s].segment(), 0, n);
             cuMemcpyHtoDAsync(target.withByteOffset(at), pinnedIn[s].pointer(), n, upload);
             cuEventRecord(uploaded[s], upload);
         }
@@ -170,6 +180,7 @@ final class TransferPipeline implements AutoCloseable {
         cuStreamDestroy(upload);
         cuStreamDestroy(compute);
         cuStreamDestroy(download);
+        copier.close();
     }
 
     private static CUstream stream() {
