@@ -81,7 +81,7 @@ public final class BenchOffloadCommand implements Callable<Integer> {
         double bandwidth = measureDiskBandwidth();
         // Several engines share one backend and one set of weights: the cuda weight cache must verify its hits.
         Kernels kernels = backend.kernels(0, null, true, System.out::println);
-        try (Arena arena = Arena.ofShared(); AutoCloseable closeKernels = closer(kernels)) {
+        try (Arena arena = Arena.ofShared()) {
             OptWeights weights = OptWeights.random(config, 1, arena);
             List<GenerationRequest> requests = requests(config);
             TierShares disk = new TierShares(0, 0);
@@ -116,12 +116,12 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         + "(target >= 4x)%n", gbs, nb, onDisk.tokensPerS, row.tokensPerS,
                         onDisk.tokensPerS / row.tokensPerS);
             }
+        } finally {
+            if (kernels instanceof AutoCloseable owned) { // after every engine that used the kernels
+                owned.close();
+            }
         }
         return 0;
-    }
-
-    private static AutoCloseable closer(Kernels kernels) {
-        return kernels instanceof AutoCloseable c ? c : () -> { };
     }
 
     private record Result(double tokensPerS, double decodeStep, long diskWeightBytes) {
