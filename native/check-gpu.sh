@@ -92,7 +92,8 @@ stage_tests() {
     --repeat 1 --warmup 0 || { echo "the cuda backend does not start here (reason above)"; return 1; }
   [ -n "$CONSOLE" ] || { echo "no junit-platform-console-standalone jar in $KIT/lib"; return 1; }
   local log="$WORK/tests.log"
-  "$JAVA" "${JFLAGS[@]}" -jar "$CONSOLE" execute --disable-banner --details=tree --class-path "$CP" \
+  "$JAVA" "${JFLAGS[@]}" -jar "$CONSOLE" execute --disable-banner --disable-ansi-colors --details=tree \
+    --class-path "$CP" --select-class io.flexstream.kernel.cuda.HostCopierTest \
     --select-class io.flexstream.kernel.cuda.CudaProbeTest \
     --select-class io.flexstream.kernel.cuda.FatbinImageTest \
     --select-class io.flexstream.kernel.BackendsTest \
