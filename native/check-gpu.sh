@@ -67,7 +67,8 @@ stage_info() {
   echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, load: $(uptime | sed 's/.*load average: //')"
   nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap --format=csv,noheader 2>&1 || true
   "$JAVA" -version 2>&1 | head -1
-  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "gpu", torch.cuda.is_available())' 2>&1 | tail -1
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda,
+               "gpu", torch.cuda.is_available())' 2>&1 | tail -1
 }
 
 stage_fatbin() {
@@ -151,8 +152,8 @@ PY
 
 stage_bench() {
   echo "== flexstream, $BACKEND backend"
-  flexstream bench generate --backend "$BACKEND" --shape "$SHAPE" --batch "$BATCH" --prompt-len "$PROMPT" --gen-len "$GEN" \
-    --repeat "$REPEAT" --warmup 1 2>&1 | tee "$WORK/bench-flexstream.log" || return 1
+  flexstream bench generate --backend "$BACKEND" --shape "$SHAPE" --batch "$BATCH" --prompt-len "$PROMPT" \
+    --gen-len "$GEN" --repeat "$REPEAT" --warmup 1 2>&1 | tee "$WORK/bench-flexstream.log" || return 1
   echo "== PyTorch baseline, same workload, same machine"
   python3 native/bench_pytorch.py --shape "$SHAPE" --batch "$BATCH" --prompt-len "$PROMPT" --gen-len "$GEN" \
     --dtypes "${BENCH_DTYPES:-fp32,fp16}" --repeat 3 --warmup 1 2>&1 | tee "$WORK/bench-pytorch.log" || return 1

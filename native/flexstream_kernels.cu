@@ -242,8 +242,9 @@ fs_attention(const float* q, const float* k, const float* v, const float* keyVal
     float denominator = blockSum(localSum, scratch); // its __syncthreads also publishes scores
     for (int d = threadIdx.x; d < headDim; d += BLOCK) {
         float acc = 0.f;
+        const float* vColumn = v + (size_t)b * capacity * hidden + (size_t)h * headDim + d;
         for (int j = 0; j <= position; j++) {
-            if (valid[j] != 0.f) acc = fmaf(scores[j], v[((size_t)b * capacity + j) * hidden + (size_t)h * headDim + d], acc);
+            if (valid[j] != 0.f) acc = fmaf(scores[j], vColumn[(size_t)j * hidden], acc);
         }
         oRow[d] = acc / denominator;
     }

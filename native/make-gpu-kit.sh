@@ -45,13 +45,16 @@ for jar in "$build"/lib/*.jar; do
     *) cp "$jar" "$out/lib/" ;;
   esac
 done
-console="$(ls ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/junit-platform-console-standalone-*.jar | sort | tail -1)"
+console="$(ls ~/.m2/repository/org/junit/platform/junit-platform-console-standalone/*/*.jar | sort | tail -1)"
 cp "$console" "$out/lib/"
 
 if [ "$jre" = 1 ]; then
-  "$JAVA_HOME/bin/jlink" --add-modules \
-    java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.httpserver,jdk.incubator.vector,jdk.unsupported \
-    --strip-debug --no-man-pages --no-header-files --compress=zip-9 --output "$out/jre" 2>&1 | grep -v incubator || true
+  modules=java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.httpserver
+  modules=$modules,jdk.incubator.vector,jdk.unsupported
+  "$JAVA_HOME/bin/jlink" --add-modules "$modules" --strip-debug --no-man-pages --no-header-files --compress=zip-9 \
+    --output "$out/jre" 2>&1 | grep -v incubator || true
   if command -v strip >/dev/null; then strip --strip-unneeded "$out/jre/lib/server/libjvm.so"; fi  # 29 -> 25 MB
 fi
-echo "make-gpu-kit: $out is $(du -sh "$out" | cut -f1) ($(ls "$out/lib" | wc -l) jars$([ "$jre" = 1 ] && echo ", jre $(du -sh "$out/jre" | cut -f1)"))" >&2
+summary="$(ls "$out/lib" | wc -l) jars"
+[ "$jre" = 1 ] && summary="$summary, jre $(du -sh "$out/jre" | cut -f1)"
+echo "make-gpu-kit: $out is $(du -sh "$out" | cut -f1) ($summary)" >&2

@@ -79,7 +79,8 @@ public record FatbinImage(byte[] bytes, List<Entry> entries) {
             Kind kind = switch (kindCode) {
                 case 1 -> Kind.PTX;
                 case 2 -> Kind.SASS;
-                default -> throw new IllegalArgumentException("unknown fatbin entry kind " + kindCode + " at byte " + at);
+                default -> throw new IllegalArgumentException(
+                        "unknown fatbin entry kind " + kindCode + " at byte " + at);
             };
             long start = (long) at + entryHeader;
             if (entryHeader < 32 || size < 0 || start + size > end) {

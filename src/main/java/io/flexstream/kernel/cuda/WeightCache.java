@@ -4,7 +4,6 @@ import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,11 +20,11 @@ import jcuda.driver.CUdeviceptr;
  * no longer alive are dropped. What the key cannot see is a live segment rewritten in place, which the offloading
  * engine does to its weight working buffers (layer after layer at one address). Hence two modes:
  * <ul>
- *   <li>{@link WeightTrust#STABLE}: a weight segment is never written while alive (the in-memory engine): a hit is used as
- *       is.</li>
- *   <li>{@link WeightTrust#VERIFY}: every use hashes the host bytes (64-bit, all of them) and a hit counts only if the hash
- *       matches the one taken at upload. Costs one read of the weight per call on the host, still less than the copy
- *       into pinned memory plus the PCIe transfer it saves.</li>
+ *   <li>{@link WeightTrust#STABLE}: a weight segment is never written while alive (the in-memory engine): a hit is
+ *       used as is.</li>
+ *   <li>{@link WeightTrust#VERIFY}: every use hashes the host bytes ({@link ContentHash}, all of them) and a hit
+ *       counts only if the hash matches the one taken at upload. Costs one read of the weight per call on the host,
+ *       still less than the copy into pinned memory plus the PCIe transfer it saves.</li>
  * </ul>
  *
  * <p>Entries used by the call in progress are never evicted (the call's kernels may still read them): the owner
@@ -51,6 +50,7 @@ final class WeightCache implements AutoCloseable {
     private final long budget;
     private final WeightTrust trust;
     private final TransferPipeline transfers;
+    private final ContentHash contentHash;
     private final long pieceBytes;
     private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(64, 0.75f, true);
     private final DeviceMemory.Device[] transient_ = {new DeviceMemory.Device(), new DeviceMemory.Device(),
@@ -69,6 +69,7 @@ final class WeightCache implements AutoCloseable {
         this.budget = budgetBytes;
         this.trust = trust;
         this.transfers = transfers;
+        this.contentHash = new ContentHash(transfers.copier());
         this.pieceBytes = pieceBytes;
     }
 
@@ -88,7 +89,7 @@ final class WeightCache implements AutoCloseable {
                     + bytes);
         }
         Key key = new Key(host.scope(), host.address(), bytes);
-        long hash = trust == WeightTrust.VERIFY ? hash(host, bytes) : 0;
+        long hash = trust == WeightTrust.VERIFY ? contentHash.of(host, bytes) : 0;
         Entry e = entries.get(key);
         if (e != null && (trust == WeightTrust.STABLE || e.hash == hash)) {
             e.lastCall = call;
@@ -139,7 +140,7 @@ final class WeightCache implements AutoCloseable {
             return null;
         }
         CUdeviceptr p = new CUdeviceptr();
-        cuMemAlloc(p, bytes);
+        cuMemAlloc(p, Math.max(bytes, 1)); // a zero-byte allocation is an error in the driver
         used += bytes;
         Entry e = new Entry(p, bytes);
         entries.put(key, e);
@@ -150,20 +151,6 @@ final class WeightCache implements AutoCloseable {
         transfers.synchronize();
         cuMemFree(e.pointer);
         used -= e.bytes;
-    }
-
-    /** A 64-bit hash of every byte (longs, then the tail), order-sensitive; see {@link WeightTrust#VERIFY}. */
-    static long hash(MemorySegment s, long bytes) {
-        long h = 0x9E3779B97F4A7C15L ^ bytes;
-        long words = bytes >>> 3;
-        for (long i = 0; i < words; i++) {
-            h = Long.rotateLeft(h ^ (s.get(ValueLayout.JAVA_LONG_UNALIGNED, i << 3) * 0xC2B2AE3D27D4EB4FL), 31)
-                    * 0x9E3779B97F4A7C15L;
-        }
-        for (long i = words << 3; i < bytes; i++) {
-            h = (h ^ s.get(ValueLayout.JAVA_BYTE, i)) * 0x100000001B3L;
-        }
-        return h ^ (h >>> 29);
     }
 
     long usedBytes() {

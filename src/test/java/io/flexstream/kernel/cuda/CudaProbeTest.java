@@ -36,7 +36,8 @@ class CudaProbeTest {
     @Test
     void withoutAnNvidiaDriverTheReasonNamesIt() {
         // Only meaningful where the driver library is absent; on a GPU machine the other branch of the test above runs.
-        boolean driverPresent = java.nio.file.Files.exists(java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1"));
+        boolean driverPresent = java.nio.file.Files.exists(
+                java.nio.file.Path.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1"));
         org.junit.jupiter.api.Assumptions.assumeFalse(driverPresent, "skipped: libcuda.so.1 is installed here");
         var result = assertInstanceOf(CudaProbe.Unavailable.class, CudaProbe.probe());
         assertTrue(result.reason().contains("libcuda.so.1"), result.reason());

@@ -13,7 +13,8 @@ public final class RequiresGpu implements ExecutionCondition {
     @Override
     public ConditionEvaluationResult evaluateExecutionCondition(ExtensionContext context) {
         return switch (CudaProbe.probe()) {
-            case CudaProbe.Available(DeviceInfo device) -> ConditionEvaluationResult.enabled("GPU: " + device.describe());
+            case CudaProbe.Available(DeviceInfo device) ->
+                    ConditionEvaluationResult.enabled("GPU: " + device.describe());
             case CudaProbe.Unavailable(String reason) ->
                     ConditionEvaluationResult.disabled("skipped: no usable GPU: " + reason);
         };
