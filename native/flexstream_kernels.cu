@@ -176,21 +176,24 @@ fs_layer_norm(const float* x, const float* gamma, const float* beta, float* out,
 // ---------------------------------------------------------------------------------------------------------------
 // Elementwise, grid-stride over 64-bit counts. One IEEE operation per element: bitwise equal to the Java backends.
 // ---------------------------------------------------------------------------------------------------------------
+#define GRID_STRIDE(i, n) \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+
 // Java's Math.max(x, 0f), not fmaxf: NaN stays NaN and -0 becomes +0, as in the Java backends.
 extern "C" __global__ void fs_relu(const float* x, float* out, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+    GRID_STRIDE(i, n) {
         float v = x[i];
         out[i] = v != v ? v : (v > 0.f ? v : 0.f);
     }
 }
 
 extern "C" __global__ void fs_scale(const float* x, float* out, long long n, float factor) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    GRID_STRIDE(i, n)
         out[i] = x[i] * factor;
 }
 
 extern "C" __global__ void fs_add(const float* a, const float* b, float* out, long long n) {
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+    GRID_STRIDE(i, n)
         out[i] = a[i] + b[i];
 }
 
