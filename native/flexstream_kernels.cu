@@ -176,8 +176,9 @@ fs_layer_norm(const float* x, const float* gamma, const float* beta, float* out,
 // ---------------------------------------------------------------------------------------------------------------
 // Elementwise, grid-stride over 64-bit counts. One IEEE operation per element: bitwise equal to the Java backends.
 // ---------------------------------------------------------------------------------------------------------------
-#define GRID_STRIDE(i, n) \
-    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); i += (long long)gridDim.x * blockDim.x)
+#define GRID_STRIDE(i, n)                                                                \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n);         \
+         i += (long long)gridDim.x * blockDim.x)
 
 // Java's Math.max(x, 0f), not fmaxf: NaN stays NaN and -0 becomes +0, as in the Java backends.
 extern "C" __global__ void fs_relu(const float* x, float* out, long long n) {
