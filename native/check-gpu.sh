@@ -95,6 +95,7 @@ stage_tests() {
   local log="$WORK/tests.log"
   "$JAVA" "${JFLAGS[@]}" -jar "$CONSOLE" execute --disable-banner --disable-ansi-colors --details=tree \
     --class-path "$CP" --select-class io.flexstream.kernel.cuda.HostCopierTest \
+    --select-class io.flexstream.kernel.cuda.ContentHashTest \
     --select-class io.flexstream.kernel.cuda.CudaProbeTest \
     --select-class io.flexstream.kernel.cuda.FatbinImageTest \
     --select-class io.flexstream.kernel.BackendsTest \

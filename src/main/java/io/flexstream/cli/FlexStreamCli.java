@@ -46,7 +46,7 @@ public final class FlexStreamCli implements Runnable {
     private static int unavailableBackend(Exception e, CommandLine commandLine, CommandLine.ParseResult parsed)
             throws Exception {
         if (e instanceof io.flexstream.kernel.cuda.CudaUnavailableException) {
-            commandLine.getErr().println("flexstream " + commandLine.getCommandName() + ": " + e.getMessage());
+            commandLine.getErr().println(commandLine.getCommandSpec().qualifiedName() + ": " + e.getMessage());
             return 2;
         }
         throw e;
