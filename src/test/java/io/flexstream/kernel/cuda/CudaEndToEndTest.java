@@ -87,8 +87,9 @@ class CudaEndToEndTest {
     @Test
     void greedyTokensOnTheGpuEqualTheCpuBackends() throws Exception {
         List<GenerationResult> cpu;
-        try (OptGenerator engine = new OptGenerator(weights, tokenizer, new CpuKernels(), "tiny",
-                EngineOptions.defaults())) {
+        CpuKernels host = new CpuKernels();
+        try (OptGenerator engine = new OptGenerator(weights, tokenizer, host, "tiny", EngineOptions.defaults(),
+                host)) {
             cpu = engine.generate(prompts(engine, false));
         }
         CudaKernels cuda = new CudaKernels(device, CudaKernels.Config.of(1L << 30, false));
