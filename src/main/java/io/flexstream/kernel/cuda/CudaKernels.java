@@ -4,7 +4,6 @@ import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -14,11 +13,9 @@ import java.util.List;
 import io.flexstream.kernel.CpuKernels;
 import io.flexstream.kernel.Kernels;
 import io.flexstream.quant.QuantizedMatrix;
-import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUfunction;
 import jcuda.driver.CUstream;
 import jcuda.driver.JCudaDriver;
 
@@ -47,10 +44,9 @@ import jcuda.driver.JCudaDriver;
  */
 public final class CudaKernels implements Kernels, AutoCloseable {
 
-    private static final int THREADS = 256;
     private static final int TILE = 64;
     /** Dynamic shared memory available to a block without opting in: bounds kvLen + headDim in attention. */
-    private static final int SHARED_LIMIT = 48 * 1024 - THREADS * 4;
+    private static final int SHARED_LIMIT = 48 * 1024 - KernelModule.THREADS * 4;
 
     /**
      * @param weightBudgetBytes   device memory the weight cache may hold (the device tier)
@@ -267,7 +263,7 @@ public final class CudaKernels implements Kernels, AutoCloseable {
     }
 
     private static int[] elementGrid(int count) {
-        return new int[] {(int) Math.min((count + THREADS - 1L) / THREADS, 1 << 20), 1, 1};
+        return new int[] {(int) Math.min((count + KernelModule.THREADS - 1L) / KernelModule.THREADS, 1 << 20), 1, 1};
     }
 
     // ---- attention ---------------------------------------------------------------------------------------------
@@ -370,72 +366,27 @@ public final class CudaKernels implements Kernels, AutoCloseable {
         weights.beginCall();
     }
 
-    /** Enqueues a kernel over device buffers for one chunk of {@code rows} rows (or elements). */
-    private interface RowLaunch {
-        void launch(CUdeviceptr in, CUdeviceptr out, int rows, CUstream stream);
-    }
-
-    /** Copies a chunk's output from pinned memory to wherever the caller wants it. */
-    private interface RowSink {
-        void take(MemorySegment pinned, long firstRow, int rows);
-    }
-
     /** A call over {@code rows} rows of {@code inRow} input bytes and {@code outRow} output bytes, cut into chunks. */
-    private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, MemorySegment out, RowLaunch body) {
+    private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, MemorySegment out, RowChunk.Launch body) {
         rowChunks(rows, inRow, outRow, in, body, (pinned, first, count) ->
                 copier.copy(pinned, 0, out, first * outRow, count * outRow));
     }
 
-    private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, RowLaunch body, RowSink sink) {
+    private void rowChunks(long rows, long inRow, long outRow, MemorySegment in, RowChunk.Launch body, RowChunk.Sink sink) {
         long per = Math.max(1, Math.min(Integer.MAX_VALUE, config.chunkBytes() / Math.max(inRow, outRow)));
         List<TransferPipeline.Chunk> chunks = new ArrayList<>();
         for (long r0 = 0; r0 < rows; r0 += per) {
-            long first = r0;
-            int count = (int) Math.min(per, rows - r0);
-            chunks.add(new TransferPipeline.Chunk() {
-                public long inBytes() {
-                    return count * inRow;
-                }
-
-                public long outBytes() {
-                    return count * outRow;
-                }
-
-                public void stageIn(MemorySegment pinned) {
-                    copier.copy(in, first * inRow, pinned, 0, count * inRow);
-                }
-
-                public void launch(CUdeviceptr i, CUdeviceptr o, CUstream stream) {
-                    body.launch(i, o, count, stream);
-                }
-
-                public void stageOut(MemorySegment pinned) {
-                    sink.take(pinned, first, count);
-                }
-            });
+            chunks.add(new RowChunk(r0, (int) Math.min(per, rows - r0), inRow, outRow, in, copier, body, sink));
         }
         transfers.run(chunks);
     }
 
     private void launch(String kernel, int[] grid, CUstream stream, Object... args) {
-        launchShared(kernel, grid, 0, stream, args);
+        module.launch(kernel, grid, 0, stream, args);
     }
 
-    /** Launches with 256 threads per block; args are device pointers (null = a null pointer), ints, longs, floats. */
     private void launchShared(String kernel, int[] grid, int sharedBytes, CUstream stream, Object... args) {
-        CUfunction f = module.function(kernel);
-        Pointer[] params = new Pointer[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
-                case null -> Pointer.to(new long[] {0L});
-                case CUdeviceptr p -> Pointer.to(p);
-                case Integer v -> Pointer.to(new int[] {v});
-                case Long v -> Pointer.to(new long[] {v});
-                case Float v -> Pointer.to(new float[] {v});
-                default -> throw new IllegalArgumentException("unsupported kernel argument " + args[i].getClass());
-            };
-        }
-        cuLaunchKernel(f, grid[0], grid[1], grid[2], THREADS, 1, 1, sharedBytes, stream, Pointer.to(params), null);
+        module.launch(kernel, grid, sharedBytes, stream, args);
     }
 
     @Override
