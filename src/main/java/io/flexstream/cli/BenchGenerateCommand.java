@@ -9,7 +9,7 @@ import io.flexstream.engine.OptGenerator;
 import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
-import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.tier.Sizes;
@@ -70,8 +70,11 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     OffloadOptions offload = new OffloadOptions();
 
+    @CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
+
     @Override
-    public Integer call() throws java.io.IOException {
+    public Integer call() throws Exception {
         OptConfig config = OptConfig.shape(shape);
         if (layers > 0) {
             config = config.withNumLayers(layers);
@@ -87,8 +90,8 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                 + (offload.offloading() ? " (with policy flags)" : ""));
         System.out.println("machine: " + MachineInfo.describe());
         Placement placement = offload.offloading() ? offload.placement() : null;
-        try (Arena arena = Arena.ofShared();
-             CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels()) {
+        Kernels kernels = backend.kernels(threads, offload.deviceMem, placement != null, System.out::println);
+        try (Arena arena = Arena.ofShared(); AutoCloseable closeKernels = closer(kernels)) {
             OptWeights weights = OptWeights.random(config, seed, arena);
             System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
                     + config.numLayers() + " layers, random fp32 weights");
@@ -104,6 +107,9 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             List<Measured> results = measure(variants, config, weights, kernels, placement);
             if (compressed) {
                 compare(variants, results, placement == null);
+            }
+            if (kernels instanceof io.flexstream.kernel.cuda.CudaKernels cuda) {
+                System.out.println(cuda.statistics());
             }
             if (placement == null && !compressed && shape.equals("opt-125m") && layers == 0 && batch == 32
                     && promptLen == 128 && genLen == 32) {
@@ -138,7 +144,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
      * B A, ...) on engines kept open side by side, so that a change in machine load during the benchmark (other
      * builds on a shared machine) hits every variant alike instead of whichever ran last.
      */
-    private List<Measured> measure(List<Variant> variants, OptConfig config, OptWeights weights, CpuKernels kernels,
+    private List<Measured> measure(List<Variant> variants, OptConfig config, OptWeights weights, Kernels kernels,
                                    Placement placement) {
         List<Generator> engines = new ArrayList<>();
         try {
@@ -238,7 +244,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         return b[0] + b[1] + b[2];
     }
 
-    private OffloadedGenerator offloaded(OptWeights weights, CpuKernels kernels, Placement placement,
+    private OffloadedGenerator offloaded(OptWeights weights, Kernels kernels, Placement placement,
                                          EngineOptions options) {
         Tiers tiers = offload.tiers();
         return new OffloadedGenerator(weights, null, kernels, placement, tiers, options, shape, null, tiers);
@@ -299,5 +305,9 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         public void decodeStep(int step, int maxSteps, int active, long nanos) {
             decode += nanos / 1e9;
         }
+    }
+
+    private static AutoCloseable closer(Kernels kernels) {
+        return kernels instanceof AutoCloseable c ? c : () -> { };
     }
 }

@@ -8,7 +8,7 @@ import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
 import io.flexstream.engine.ScheduleKind;
-import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.tier.DiskTier;
@@ -61,6 +61,9 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             description = "Disk tier directory; must be a real disk, not tmpfs (default: ${DEFAULT-VALUE}).")
     Path offloadDir;
 
+    @picocli.CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
+
     @Option(names = "--skip-row", description = "Skip the (slow) row-schedule run.")
     boolean skipRow;
 
@@ -69,14 +72,16 @@ public final class BenchOffloadCommand implements Callable<Integer> {
     boolean compression;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         System.out.printf("command: flexstream bench offload --shape %s --layers %d --gpu-batch-size %d "
                         + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s%s%s%n", shape, layers,
                 gbs, nb, promptLen, genLen, offloadDir, skipRow ? " --skip-row" : "", compression ? " --compression" : "");
         System.out.println("machine: " + MachineInfo.describe());
         double bandwidth = measureDiskBandwidth();
-        try (Arena arena = Arena.ofShared(); CpuKernels kernels = new CpuKernels()) {
+        // Several engines share one backend and one set of weights: the cuda weight cache must verify its hits.
+        Kernels kernels = backend.kernels(0, null, true, System.out::println);
+        try (Arena arena = Arena.ofShared()) {
             OptWeights weights = OptWeights.random(config, 1, arena);
             List<GenerationRequest> requests = requests(config);
             TierShares disk = new TierShares(0, 0);
@@ -111,6 +116,10 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         + "(target >= 4x)%n", gbs, nb, onDisk.tokensPerS, row.tokensPerS,
                         onDisk.tokensPerS / row.tokensPerS);
             }
+        } finally {
+            if (kernels instanceof AutoCloseable owned) { // after every engine that used the kernels
+                owned.close();
+            }
         }
         return 0;
     }
@@ -118,12 +127,12 @@ public final class BenchOffloadCommand implements Callable<Integer> {
     private record Result(double tokensPerS, double decodeStep, long diskWeightBytes) {
     }
 
-    private Result run(String label, OptWeights weights, CpuKernels kernels, Placement placement,
+    private Result run(String label, OptWeights weights, Kernels kernels, Placement placement,
                        List<GenerationRequest> requests) {
         return run(label, weights, kernels, placement, requests, new EngineOptions(placement.blockSize(), false));
     }
 
-    private Result run(String label, OptWeights weights, CpuKernels kernels, Placement placement,
+    private Result run(String label, OptWeights weights, Kernels kernels, Placement placement,
                        List<GenerationRequest> requests, EngineOptions options) {
         Tiers tiers = new Tiers(64L << 30, 64L << 30, offloadDir, 512L << 30, true);
         try (OffloadedGenerator engine = new OffloadedGenerator(weights, null, kernels, placement, tiers,

@@ -1,6 +1,5 @@
 package io.flexstream.cli;
 
-import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
 import io.flexstream.stream.PipelineBenchmark;
 import picocli.CommandLine.Command;
@@ -18,6 +17,9 @@ import java.util.concurrent.Callable;
 @Command(name = "pipeline", mixinStandardHelpOptions = true,
         description = "Kafka overhead: engine-alone vs end-to-end tokens/s on the same prompts, same run.")
 public final class BenchPipelineCommand implements Callable<Integer> {
+
+    @picocli.CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
 
     @Option(names = "--model", paramLabel = "DIR", description = "OPT checkpoint (default: a random tiny model, "
             + "hidden --hidden, --layers layers)")
@@ -64,7 +66,7 @@ public final class BenchPipelineCommand implements Callable<Integer> {
                     Math.max(1, hidden / 64), io.flexstream.model.OptConfig.DEFAULT_VOCAB_SIZE), 1L,
                     io.flexstream.tensor.DType.F32);
         }
-        try (Generator generator = Engines.open(dir)) {
+        try (Generator generator = backend.openInMemory(dir, System.out::println)) {
             PipelineBenchmark.Result r = PipelineBenchmark.run(generator, new PipelineBenchmark.Options(prompts,
                     batchSize, maxNewTokens, partitions, repeats, Duration.ofMinutes(30)), System.out);
             return r.ratio() > 0 ? 0 : 1;

@@ -1,6 +1,5 @@
 package io.flexstream.cli;
 
-import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
 import io.flexstream.stream.BatchSizer;
 import io.flexstream.stream.CompletionReader;
@@ -41,6 +40,9 @@ public final class DemoCommand implements Callable<Integer> {
 
     static final String INPUT = "flexstream-prompts";
     static final String OUTPUT = "flexstream-completions";
+
+    @picocli.CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
 
     @Option(names = "--model", paramLabel = "DIR", description = "OPT checkpoint directory (default: a tiny random "
             + "model, hidden 64, 2 layers, 4 heads, written to the work directory)")
@@ -93,7 +95,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         System.out.println("starting an in-process Kafka broker...");
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.builder().start();
-             Generator generator = Engines.open(modelDir)) {
+             Generator generator = backend.openInMemory(modelDir, System.out::println)) {
             System.out.println("broker at " + broker.bootstrapServers() + "; model " + generator.modelName());
             broker.createTopics(Map.of(INPUT, partitions, OUTPUT, partitions, INPUT + ".DLT", 1));
             Map<String, String> prompts = produce(broker.bootstrapServers());

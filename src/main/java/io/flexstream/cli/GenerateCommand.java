@@ -14,7 +14,6 @@ import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.PromptLine;
 import io.flexstream.engine.SamplingParams;
-import io.flexstream.kernel.CpuKernels;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -84,6 +83,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @CommandLine.Mixin
     OffloadOptions offload = new OffloadOptions();
 
+    @CommandLine.Mixin
+    BackendOptions backend = new BackendOptions();
+
     @Override
     public Integer call() throws IOException {
         PrintStream err = System.err;
@@ -97,7 +99,8 @@ public final class GenerateCommand implements Callable<Integer> {
         int errors = 0;
         long generatedTokens = 0;
         Placement placement = offload.offloading() ? offload.placement() : null;
-        try (Generator generator = Engines.open(model, threads > 0 ? new CpuKernels(threads) : new CpuKernels(),
+        try (Generator generator = Engines.open(model, backend.kernels(threads, offload.deviceMem, placement != null,
+                        line -> err.println("generate: " + line)),
                 offload.engineOptions(EngineOptions.defaults().withMaxBatchSize(batchSize)),
                 placement,
                 placement == null ? null : offload.tiers());

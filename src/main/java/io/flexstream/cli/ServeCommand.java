@@ -4,8 +4,8 @@ import io.flexstream.engine.EngineOptions;
 import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
 import io.flexstream.engine.Placement;
-import io.flexstream.kernel.CpuKernels;
 import io.flexstream.kernel.Kernels;
+import io.flexstream.kernel.cuda.CudaUnavailableException;
 import io.flexstream.metrics.OpsServer;
 import io.flexstream.metrics.PrometheusStreamMetrics;
 import io.flexstream.metrics.TierGauges;
@@ -51,6 +51,9 @@ import java.util.concurrent.Callable;
 public final class ServeCommand implements Callable<Integer> {
 
     private static final Logger LOG = LoggerFactory.getLogger(ServeCommand.class);
+
+    @picocli.CommandLine.Mixin
+    BackendOptions backendOptions = new BackendOptions();
 
     @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers")
     String bootstrapServers;
@@ -176,12 +179,21 @@ public final class ServeCommand implements Callable<Integer> {
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         new JvmMemoryMetrics().bindTo(registry);
         OpsServer ops = config.metricsPort() == 0 ? null : OpsServer.start(config.metricsPort(), registry);
+        Kernels kernels;
+        try {
+            kernels = backendOptions.kernels(0, offload.deviceMem, placement != null,
+                    line -> System.err.println("flexstream serve: " + line));
+        } catch (CudaUnavailableException e) {
+            System.err.println("flexstream serve: " + e.getMessage());
+            if (ops != null) {
+                ops.close();
+            }
+            return 2;
+        }
         Generator generator;
         Tiers tiers = null;
-        String backend;
+        String backend = kernels.name();
         try {
-            Kernels kernels = new CpuKernels();
-            backend = kernels.name();
             tiers = placement == null ? null : offload.tiers();
             generator = Engines.open(config.modelDir(), kernels, offload.engineOptions(EngineOptions.defaults()
                     .withMaxBatchSize(Math.max(config.batchSize(), config.maxBuffered()))), placement, tiers);
