@@ -67,7 +67,7 @@ public final class OffloadedGenerator implements Generator {
             return t;
         });
         try {
-            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight());
+            this.weights = new WeightStore(source, tiers, placement.weights(), options.weightFormat());
             this.quantized = options.compressWeight()
                     ? new QuantizedLinear(Runtime.getRuntime().availableProcessors()) : null;
             long working = weights.maxWorkingBytes();

@@ -32,6 +32,8 @@ public final class OptGenerator implements Generator {
     private final String modelName;
     private final EngineOptions options;
     private final List<DecoderWeights> layers;
+    private final LinearWeight tokenTable;
+    private final LinearWeight lmHead;
     private final QuantizedLinear quantized;
     private final Arena compressed;
     private final AutoCloseable[] owned;
@@ -55,10 +57,17 @@ public final class OptGenerator implements Generator {
             this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
             this.layers = weights.layers().stream().map(l -> DecoderWeights.quantize(l, config.hiddenSize(),
                     config.ffnDim(), compressed)).toList();
+            // The token table and the head are one matrix in OPT (tied): the largest one, compressed like the rest.
+            this.tokenTable = DecoderWeights.quantizeMatrix(weights.embedTokens(), config.vocabSize(),
+                    config.wordEmbedProjDim(), compressed);
+            this.lmHead = weights.tiedLmHead() ? tokenTable : DecoderWeights.quantizeMatrix(weights.lmHead(),
+                    config.vocabSize(), config.wordEmbedProjDim(), compressed);
         } else {
             this.compressed = null;
             this.quantized = null;
             this.layers = weights.layers().stream().map(DecoderWeights::dense).toList();
+            this.tokenTable = new LinearWeight.Dense(weights.embedTokens());
+            this.lmHead = new LinearWeight.Dense(weights.lmHead());
         }
     }
 
@@ -137,7 +146,7 @@ public final class OptGenerator implements Generator {
                 int count = Math.min(groupSize, slots - first);
                 int from = first * promptLen;
                 int to = from + count * promptLen;
-                forward.forward(weights, layers, cache, first, count, promptLen, promptLen,
+                forward.forward(weights, tokenTable, lmHead, layers, cache, first, count, promptLen, promptLen,
                         Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to), x,
                         logits.asSlice((long) first * config.vocabSize() * Float.BYTES));
             }
@@ -164,7 +173,7 @@ public final class OptGenerator implements Generator {
                     cache.setValid(s, kvLen, true);
                 }
                 kvLen++;
-                forward.forward(weights, layers, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
+                forward.forward(weights, tokenTable, lmHead, layers, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
                 sampleAll(active, logits, row, eos);
                 step++;
                 listener.decodeStep(step, maxBudget - 1, n, System.nanoTime() - ts);
