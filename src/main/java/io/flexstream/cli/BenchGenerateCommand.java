@@ -85,7 +85,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         CpuKernels kernels = threads > 0 ? new CpuKernels(threads) : new CpuKernels();
         System.out.println("backend: " + kernels.name() + "; model: " + shape + " shape, "
                 + config.numLayers() + " layers, random fp32 weights");
-        EngineOptions options = new EngineOptions(batch, false, offload.compressWeight());
+        EngineOptions options = new EngineOptions(batch, false, offload.compressWeight(), offload.fp16Weights);
         Placement placement = offload.offloading() ? offload.placement() : null;
         if (placement != null) {
             System.out.println("policy: " + placement);

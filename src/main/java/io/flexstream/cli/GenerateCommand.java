@@ -98,7 +98,8 @@ public final class GenerateCommand implements Callable<Integer> {
         long generatedTokens = 0;
         Placement placement = offload.offloading() ? offload.placement() : null;
         try (Generator generator = Engines.open(model, threads > 0 ? new CpuKernels(threads) : new CpuKernels(),
-                EngineOptions.defaults().withMaxBatchSize(batchSize).withCompressWeight(offload.compressWeight()),
+                EngineOptions.defaults().withMaxBatchSize(batchSize).withCompressWeight(offload.compressWeight())
+                        .withFp16Weights(offload.fp16Weights),
                 placement,
                 placement == null ? null : offload.tiers());
              BufferedReader reader = Files.newBufferedReader(input, StandardCharsets.UTF_8);

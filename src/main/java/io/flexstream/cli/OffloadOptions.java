@@ -58,6 +58,11 @@ final class OffloadOptions {
             + "offloading.")
     boolean compressWeight;
 
+    @Option(names = "--fp16-weights", description = "Store the weights as IEEE fp16 in the offloading engine's "
+            + "tiers (half the bytes of fp32 on every transfer), widened to fp32 as each layer loads; tokens are "
+            + "those of the weights rounded to fp16. Implies the offloading engine; excludes --compress-weight.")
+    boolean fp16Weights;
+
     @Option(names = "--policy", description = "JSON policy file (the output of `flexstream policy --json`): "
             + "gpu_batch_size, num_gpu_batches, percent, cpu_cache_compute; flags override it.")
     Path policyFile;
@@ -66,7 +71,7 @@ final class OffloadOptions {
     boolean offloading() {
         return percent != null || gpuBatchSize != null || numGpuBatches != null || cpuCacheCompute
                 || schedule != null || deviceMem != null || hostMem != null || offloadDir != null
-                || policyFile != null;
+                || policyFile != null || fp16Weights;
     }
 
     Placement placement() throws IOException {

@@ -51,6 +51,11 @@ public final class OptGenerator implements Generator {
         this.modelName = modelName;
         this.options = options;
         this.owned = owned.clone();
+        if (options.fp16Weights()) {
+            throw new IllegalArgumentException("fp16 weight storage is a mode of the offloading engine (its tiers "
+                    + "hold the halves); use OffloadedGenerator, or --fp16-weights on the command line, which selects "
+                    + "it");
+        }
         if (options.compressWeight()) {
             // Compressed once here; the fp32 matrices stay with their owner but are not read again.
             this.compressed = Arena.ofShared();

@@ -232,29 +232,37 @@ public final class DiskTier implements AutoCloseable {
         }
 
         /**
-         * One chunk into {@code dst}: the whole blocks straight from the disk when the file offset and the memory
-         * address are block-aligned (no copy), everything else through staging.
+         * One chunk into {@code dst}: when the file offset and the memory address have the same block phase, the
+         * whole blocks come straight from the disk (no copy) and only the partial blocks at either end go through
+         * staging; otherwise everything goes through staging.
          */
         private void readInto(long pos, MemorySegment dst, long dstOffset, long length) {
             lock.readLock().lock();
             try {
-                long whole = length - length % BLOCK;
-                if (direct && pos % BLOCK == 0 && (dst.address() + dstOffset) % BLOCK == 0 && whole > 0) {
-                    readFully(dst.asSlice(dstOffset, whole).asByteBuffer(), pos);
-                    pos += whole;
-                    dstOffset += whole;
-                    length -= whole;
+                long head = (BLOCK - pos % BLOCK) % BLOCK;
+                boolean samePhase = (dst.address() + dstOffset - pos) % BLOCK == 0;
+                long whole = samePhase ? (length - Math.min(head, length)) / BLOCK * BLOCK : 0;
+                if (!direct || whole == 0) {
+                    readStagedLocked(pos, length, copyTo(dst, dstOffset));
+                    return;
                 }
-                if (length > 0) {
-                    long base = dstOffset;
-                    readStagedLocked(pos, length, (src, srcOffset, at, n) ->
-                            MemorySegment.copy(src, srcOffset, dst, base + at, n));
+                if (head > 0) {
+                    readStagedLocked(pos, head, copyTo(dst, dstOffset));
+                }
+                readFully(dst.asSlice(dstOffset + head, whole).asByteBuffer(), pos + head);
+                long tail = length - head - whole;
+                if (tail > 0) {
+                    readStagedLocked(pos + head + whole, tail, copyTo(dst, dstOffset + head + whole));
                 }
             } catch (IOException e) {
                 throw new UncheckedIOException("disk tier read of " + file + " failed", e);
             } finally {
                 lock.readLock().unlock();
             }
+        }
+
+        private static ChunkSink copyTo(MemorySegment dst, long dstOffset) {
+            return (src, srcOffset, at, n) -> MemorySegment.copy(src, srcOffset, dst, dstOffset + at, n);
         }
 
         private void readStaged(long pos, long length, ChunkSink sink) {
