@@ -99,7 +99,8 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         options));
             }
             System.out.printf("%n== results (block %d x %d, %d decoder layers of %s, %d prompts of %d tokens, %d "
-                    + "generated each; decode step = median)%n", gbs, nb, layers, shape, gbs * nb, promptLen, genLen);
+                    + "generated each; decode step = median; %s)%n", gbs, nb, layers, shape, gbs * nb, promptLen,
+                    genLen, MachineInfo.loadAverage());
             for (WeightFormat format : formats) {
                 Result d = onDisk.get(format);
                 Result m = inMemory.get(format);
@@ -187,9 +188,10 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             double tokensPerS = prompts.size() * (double) genLen / secs;
             double[] sorted = steps.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             double median = sorted.length == 0 ? 0 : sorted[sorted.length / 2];
-            System.out.printf("%-46s total %.2f s, prefill %.2f s, decode steps %s (median %.3f s), %.2f tokens/s%n",
-                    label + ":", secs, prefill[0], Arrays.toString(sorted.length > 8 ? Arrays.copyOf(sorted, 8)
-                            : sorted).replaceAll("(\\.\\d{3})\\d+", "$1"), median, tokensPerS);
+            System.out.printf("%-46s total %.2f s, prefill %.2f s, decode steps %s (median %.3f s), %.2f tokens/s; "
+                            + "%s%n", label + ":", secs, prefill[0], Arrays.toString(sorted.length > 8
+                            ? Arrays.copyOf(sorted, 8) : sorted).replaceAll("(\\.\\d{3})\\d+", "$1"), median,
+                    tokensPerS, MachineInfo.loadAverage());
             System.out.println(engine.placementReport());
             return new Result(tokensPerS, median, median == 0 ? 0 : prompts.size() / median,
                     engine.weightBytesLoadedPerStep(TierKind.DISK));
@@ -247,11 +249,11 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             }
             Arrays.sort(rates);
             System.out.printf("disk, %s: %s sequential read through the disk tier (%d readers x %s requests), "
-                            + "O_DIRECT %s: %.2f GB/s (median of 5; %.2f..%.2f)%n",
-                    busy ? "WHILE BOTH CORES COMPUTE (not the target's bandwidth)" : "quiet",
+                            + "O_DIRECT %s: %.2f GB/s (median of 5; %.2f..%.2f); %s%n",
+                    busy ? "WHILE BOTH CORES COMPUTE (not the target's bandwidth)" : "quiet (this process idle)",
                     Sizes.format(bytes), DiskTier.READERS, Sizes.format(DiskTier.CHUNK),
                     disk.direct() ? "on" : "OFF (page cache: numbers are not disk numbers)", rates[2] / 1e9,
-                    rates[0] / 1e9, rates[4] / 1e9);
+                    rates[0] / 1e9, rates[4] / 1e9, MachineInfo.loadAverage());
             return rates[2];
         } finally {
             stop.set(true);

@@ -173,7 +173,7 @@ final class BlockRun {
                     trace(Op.LOAD_WEIGHT_START, nextToken, nextLayer, -1);
                 }
                 nextWeightPieces.add(CompletableFuture.runAsync(
-                        () -> engine.weights().loadPiece(nextLayer, piece, pieces, target), engine.io()));
+                        () -> engine.weights().loadPiece(nextLayer, piece, pieces, target), engine.weightIo()));
             }
             long step = stepCounter;
             int slot = (int) (step % 2);

@@ -38,6 +38,7 @@ public final class OffloadedGenerator implements Generator {
     private final MemorySegment[] weightBuffers = new MemorySegment[2];
     private final List<MemoryTier.Buffer> buffers = new ArrayList<>();
     private final ExecutorService io;
+    private final ExecutorService weightIo;
     private final AutoCloseable[] owned;
     private long[][] lastBlockBytes = new long[2][3];
 
@@ -63,6 +64,14 @@ public final class OffloadedGenerator implements Generator {
         AtomicInteger threadNumber = new AtomicInteger();
         this.io = Executors.newFixedThreadPool(2, r -> {
             Thread t = new Thread(r, "flexstream-io-" + threadNumber.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+        // Weight loads get their own thread, like FlexGen's separate stream: a layer piece waiting on the disk must
+        // not hold up the next step's activation and cache transfers queued behind it. One thread suffices, since
+        // the disk tier fans each piece out to its reader threads.
+        this.weightIo = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "flexstream-weight-io");
             t.setDaemon(true);
             return t;
         });
@@ -165,6 +174,10 @@ public final class OffloadedGenerator implements Generator {
         return io;
     }
 
+    ExecutorService weightIo() {
+        return weightIo;
+    }
+
     ScheduleTrace trace() {
         return trace;
     }
@@ -190,6 +203,7 @@ public final class OffloadedGenerator implements Generator {
     @Override
     public void close() {
         io.shutdownNow();
+        weightIo.shutdownNow();
         if (quantized != null) {
             quantized.close();
         }
