@@ -220,7 +220,7 @@ public final class DiskTier implements AutoCloseable {
                     f.get();
                 } catch (ExecutionException e) {
                     failure = failure != null ? failure : e.getCause() instanceof RuntimeException r ? r
-                            : new UncheckedIOException(new IOException(e.getCause()));
+                            : new IllegalStateException("disk tier read of " + file + " failed", e.getCause());
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     failure = failure != null ? failure : new IllegalStateException("interrupted reading " + file, e);
