@@ -84,6 +84,9 @@ final class OptForward {
      * last position to {@code logits} ([slotCount, vocab]).
      *
      * @param tokens    token ids, slot-major ([slotCount][qLen])
+     * @param tokenTable the token embedding table as a [vocab, embedDim] matrix whose rows are looked up (fp32 or
+     *                  4-bit; OPT ties it to the head, so usually the same weight as {@code lmHead})
+     * @param lmHead    the output head [vocab, embedDim]
      * @param positions position ids as OPT counts them (0 = first real token, -1 = padding), same layout
      * @param x         residual stream scratch, [slotCount * qLen, hidden]
      */
