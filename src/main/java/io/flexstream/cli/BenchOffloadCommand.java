@@ -8,6 +8,7 @@ import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
 import io.flexstream.engine.ScheduleKind;
+import io.flexstream.engine.WeightFormat;
 import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
@@ -26,25 +27,29 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.Callable;
 
 /**
- * {@code flexstream bench offload}: the offloading engine with every weight on disk (O_DIRECT), the zig-zag block
- * schedule against the row-by-row schedule at the same GPU batch size, and the overlap efficiency of the zig-zag
- * decode step against its two lower bounds measured in the same run (reading the step's weights at the measured disk
- * bandwidth; computing the step with the weights in memory).
+ * {@code flexstream bench offload}: the offloading engine with every weight on disk (O_DIRECT) at one block size, in
+ * one run: the zig-zag block schedule against the row-by-row schedule; fp32, fp16 and 4-bit weight storage on disk
+ * and in memory; and the overlap efficiency of each zig-zag decode step against its two lower bounds measured in the
+ * same run (reading the step's weights at the disk bandwidth measured through the disk tier's own reader
+ * configuration; computing the step with the weights in memory, in the same storage format).
  */
 @Command(name = "offload", mixinStandardHelpOptions = true,
-        description = "Weights on disk: zig-zag block schedule vs row schedule, and I/O-compute overlap efficiency.")
+        description = "Weights on disk: zig-zag vs row schedule, fp16 vs 4-bit weights, I/O-compute overlap.")
 public final class BenchOffloadCommand implements Callable<Integer> {
 
     @Option(names = "--shape", defaultValue = "opt-1.3b", description = "OPT shape (default: ${DEFAULT-VALUE}).")
     String shape;
 
-    @Option(names = "--layers", defaultValue = "4", description = "Decoder layers kept (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--layers", defaultValue = "8", description = "Decoder layers kept (default: ${DEFAULT-VALUE}).")
     int layers;
 
-    @Option(names = "--gpu-batch-size", defaultValue = "8", description = "Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--gpu-batch-size", defaultValue = "4", description = "Default: ${DEFAULT-VALUE}.")
     int gbs;
 
     @Option(names = "--num-gpu-batches", defaultValue = "8", description = "Block = gbs x this (default: "
@@ -67,18 +72,20 @@ public final class BenchOffloadCommand implements Callable<Integer> {
     @Option(names = "--skip-row", description = "Skip the (slow) row-schedule run.")
     boolean skipRow;
 
-    @Option(names = "--compression", description = "Also run 4-bit compressed weights, on disk and in memory, "
-            + "against the fp32 runs.")
-    boolean compression;
+    @Option(names = "--formats", split = ",", defaultValue = "FP32,FP16,INT4",
+            description = "Weight storage formats to run, on disk and in memory (default: ${DEFAULT-VALUE}).")
+    List<WeightFormat> formats;
 
     @Override
     public Integer call() throws Exception {
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         System.out.printf("command: flexstream bench offload --shape %s --layers %d --gpu-batch-size %d "
-                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s%s%s%n", shape, layers,
-                gbs, nb, promptLen, genLen, offloadDir, skipRow ? " --skip-row" : "", compression ? " --compression" : "");
+                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s --formats %s%s%n", shape,
+                layers, gbs, nb, promptLen, genLen, offloadDir,
+                String.join(",", formats.stream().map(Enum::name).toList()), skipRow ? " --skip-row" : "");
         System.out.println("machine: " + MachineInfo.describe());
-        double bandwidth = measureDiskBandwidth();
+        double bandwidth = measureDiskBandwidth(false);
+        measureDiskBandwidth(true);
         // Several engines share one backend and one set of weights: the cuda weight cache must verify its hits.
         Kernels kernels = backend.kernels(0, null, true, System.out::println);
         try (Arena arena = Arena.ofShared()) {
@@ -87,34 +94,55 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             TierShares disk = new TierShares(0, 0);
             Placement zigzag = new Placement(gbs, nb, disk, TierShares.ALL_DEVICE, TierShares.ALL_DEVICE, false,
                     ScheduleKind.ZIGZAG);
-            Result memory = run("compute alone (weights in memory)", weights, kernels,
-                    Placement.allDevice(gbs, nb), requests);
-            Result onDisk = run("zig-zag, weights on disk", weights, kernels, zigzag, requests);
-            double stepReadSeconds = onDisk.diskWeightBytes / bandwidth;
-            System.out.printf("%nweights read per token step (token table rows aside): %s; at %.2f GB/s that is %.3f s%n",
-                    Sizes.format(onDisk.diskWeightBytes), bandwidth / 1e9, stepReadSeconds);
-            double bound = Math.max(stepReadSeconds, memory.decodeStep);
-            System.out.printf("overlap efficiency: zig-zag decode step %.3f s vs max(disk read %.3f s, compute "
-                            + "%.3f s) = %.3f s -> %.2fx the bound (target <= 1.25x)%n", onDisk.decodeStep,
-                    stepReadSeconds, memory.decodeStep, bound, onDisk.decodeStep / bound);
-            if (compression) {
-                EngineOptions q = new EngineOptions(gbs * nb, false, true);
-                Result qMemory = run("4-bit, weights in memory", weights, kernels, Placement.allDevice(gbs, nb),
-                        requests, q);
-                Result qDisk = run("4-bit, zig-zag, weights on disk", weights, kernels, zigzag, requests, q);
-                System.out.printf("4-bit vs fp32 weights on disk (decode step, same block): %.3f s vs %.3f s -> "
-                        + "%.2fx decode tokens/s; weights read per step %s vs %s%n", qDisk.decodeStep,
-                        onDisk.decodeStep, onDisk.decodeStep / qDisk.decodeStep, Sizes.format(qDisk.diskWeightBytes),
-                        Sizes.format(onDisk.diskWeightBytes));
-                System.out.printf("4-bit vs fp32 weights in memory (decode step): %.3f s vs %.3f s -> %.2fx%n",
-                        qMemory.decodeStep, memory.decodeStep, memory.decodeStep / qMemory.decodeStep);
+            Map<WeightFormat, Result> inMemory = new EnumMap<>(WeightFormat.class);
+            Map<WeightFormat, Result> onDisk = new EnumMap<>(WeightFormat.class);
+            for (WeightFormat format : formats) {
+                EngineOptions options = options(format);
+                inMemory.put(format, run(format + ", weights in memory (compute alone)", weights, kernels,
+                        Placement.allDevice(gbs, nb), requests, options));
+                onDisk.put(format, run(format + ", zig-zag, weights on disk", weights, kernels, zigzag, requests,
+                        options));
+            }
+            System.out.printf("%n== results (block %d x %d, %d decoder layers of %s, %d prompts of %d tokens, %d "
+                    + "generated each; decode step = median; %s)%n", gbs, nb, layers, shape, gbs * nb, promptLen,
+                    genLen, MachineInfo.loadAverage());
+            for (WeightFormat format : formats) {
+                Result d = onDisk.get(format);
+                Result m = inMemory.get(format);
+                double read = d.diskWeightBytes / bandwidth;
+                double bound = Math.max(read, m.decodeStep);
+                System.out.printf("overlap efficiency, %s: decode step %.3f s vs max(disk read %.3f s = %s at %.2f "
+                                + "GB/s, compute alone %.3f s) -> %.2fx the bound (target <= 1.25x)%n", format,
+                        d.decodeStep, read, Sizes.format(d.diskWeightBytes), bandwidth / 1e9, m.decodeStep,
+                        d.decodeStep / bound);
+            }
+            if (onDisk.containsKey(WeightFormat.INT4) && onDisk.containsKey(WeightFormat.FP16)) {
+                Result q = onDisk.get(WeightFormat.INT4);
+                Result h = onDisk.get(WeightFormat.FP16);
+                System.out.printf("4-bit vs fp16 weights on disk (same block): decode %.2f vs %.2f tokens/s -> %.2fx "
+                                + "(target >= 2.5x); weights read per step %s vs %s%n", q.decodeTokensPerS,
+                        h.decodeTokensPerS, q.decodeTokensPerS / h.decodeTokensPerS, Sizes.format(q.diskWeightBytes),
+                        Sizes.format(h.diskWeightBytes));
+                Result qm = inMemory.get(WeightFormat.INT4);
+                Result hm = inMemory.get(WeightFormat.FP16);
+                System.out.printf("4-bit vs fp16 weights in memory: decode %.2f vs %.2f tokens/s -> %.2fx (target "
+                                + ">= 1)%n", qm.decodeTokensPerS, hm.decodeTokensPerS,
+                        qm.decodeTokensPerS / hm.decodeTokensPerS);
+            }
+            if (inMemory.containsKey(WeightFormat.INT4) && inMemory.containsKey(WeightFormat.FP32)) {
+                Result qm = inMemory.get(WeightFormat.INT4);
+                Result fm = inMemory.get(WeightFormat.FP32);
+                System.out.printf("4-bit vs fp32 weights in memory: decode %.2f vs %.2f tokens/s -> %.2fx%n",
+                        qm.decodeTokensPerS, fm.decodeTokensPerS, qm.decodeTokensPerS / fm.decodeTokensPerS);
             }
             if (!skipRow) {
-                Result row = run("row schedule, weights on disk", weights, kernels,
-                        zigzag.withSchedule(ScheduleKind.ROW), requests);
-                System.out.printf("zig-zag vs row (block %d x %d, same gbs): %.2f vs %.2f tokens/s -> %.2fx "
-                        + "(target >= 4x)%n", gbs, nb, onDisk.tokensPerS, row.tokensPerS,
-                        onDisk.tokensPerS / row.tokensPerS);
+                WeightFormat format = formats.getFirst();
+                Result row = run(format + ", row schedule, weights on disk", weights, kernels,
+                        zigzag.withSchedule(ScheduleKind.ROW), requests, options(format));
+                Result zz = onDisk.get(format);
+                System.out.printf("zig-zag vs row, %s weights on disk (block %d x %d, same gbs): %.2f vs %.2f "
+                                + "tokens/s -> %.2fx (target >= 4x)%n", format, gbs, nb, zz.tokensPerS,
+                        row.tokensPerS, zz.tokensPerS / row.tokensPerS);
             }
         } finally {
             if (kernels instanceof AutoCloseable owned) { // after every engine that used the kernels
@@ -124,12 +152,22 @@ public final class BenchOffloadCommand implements Callable<Integer> {
         return 0;
     }
 
-    private record Result(double tokensPerS, double decodeStep, long diskWeightBytes) {
+    private EngineOptions options(WeightFormat format) {
+        EngineOptions plain = new EngineOptions(gbs * nb, false);
+        return switch (format) {
+            case FP32 -> plain;
+            case FP16 -> plain.withFp16Weights(true);
+            case INT4 -> plain.withCompressWeight(true);
+        };
     }
 
-    private Result run(String label, OptWeights weights, Kernels kernels, Placement placement,
-                       List<GenerationRequest> requests) {
-        return run(label, weights, kernels, placement, requests, new EngineOptions(placement.blockSize(), false));
+    /**
+     * @param tokensPerS       generated tokens over the whole run (prefill included)
+     * @param decodeStep       median decode step, seconds
+     * @param decodeTokensPerS sequences of the block over the median decode step
+     * @param diskWeightBytes  weight bytes one token step reads from disk
+     */
+    private record Result(double tokensPerS, double decodeStep, double decodeTokensPerS, long diskWeightBytes) {
     }
 
     private Result run(String label, OptWeights weights, Kernels kernels, Placement placement,
@@ -159,18 +197,16 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             double tokensPerS = prompts.size() * (double) genLen / secs;
             double[] sorted = steps.stream().mapToDouble(Double::doubleValue).sorted().toArray();
             double median = sorted.length == 0 ? 0 : sorted[sorted.length / 2];
-            System.out.printf("%-36s total %.2f s, prefill %.2f s, decode steps %s (median %.3f s), %.2f tokens/s%n",
-                    label + ":", secs, prefill[0], Arrays.toString(sorted.length > 8 ? Arrays.copyOf(sorted, 8)
-                            : sorted).replaceAll("(\\.\\d{3})\\d+", "$1"), median, tokensPerS);
+            System.out.printf("%-46s total %.2f s, prefill %.2f s, decode steps %s (median %.3f s), %.2f tokens/s; "
+                            + "%s%n", label + ":", secs, prefill[0], Arrays.toString(sorted.length > 8
+                            ? Arrays.copyOf(sorted, 8) : sorted).replaceAll("(\\.\\d{3})\\d+", "$1"), median,
+                    tokensPerS, MachineInfo.loadAverage());
             System.out.println(engine.placementReport());
-            return new Result(tokensPerS, median, weightsOnDisk(engine, tiers));
+            return new Result(tokensPerS, median, median == 0 ? 0 : prompts.size() / median,
+                    engine.weightBytesLoadedPerStep(TierKind.DISK));
         } catch (Exception e) {
             throw new IllegalStateException(label + " failed: " + e.getMessage(), e);
         }
-    }
-
-    private static long weightsOnDisk(OffloadedGenerator engine, Tiers tiers) {
-        return engine.weightBytesLoadedPerStep(TierKind.DISK);
     }
 
     private List<GenerationRequest> requests(OptConfig config) {
@@ -186,18 +222,34 @@ public final class BenchOffloadCommand implements Callable<Integer> {
         return out;
     }
 
-    /** Sequential O_DIRECT read bandwidth of the offload directory, bytes per second (median of 3 reads). */
-    private double measureDiskBandwidth() {
+    /**
+     * Sequential O_DIRECT read bandwidth of the offload directory in bytes per second (median of 5 reads of 1 GiB),
+     * through the disk tier itself, so with the engine's reader threads and request size. With {@code busy}, two
+     * threads keep both cores computing meanwhile: on this VM the disk and the CPUs are coupled, and that is the
+     * bandwidth the engine gets while it computes. The overlap target is judged against the quiet figure.
+     */
+    private double measureDiskBandwidth(boolean busy) {
         long bytes = 1L << 30;
-        DiskTier disk = new DiskTier(offloadDir, bytes, true);
-        MemoryTier host = new MemoryTier(TierKind.HOST, 64L << 20);
-        try (DiskTier.Region region = disk.allocate(bytes, "bandwidth probe");
-             MemoryTier.Buffer buffer = host.allocate(64L << 20, "bandwidth probe")) {
+        long bufferBytes = 256L << 20;
+        MemoryTier host = new MemoryTier(TierKind.HOST, bufferBytes);
+        AtomicBoolean stop = new AtomicBoolean();
+        List<Thread> burners = new ArrayList<>();
+        try (DiskTier disk = new DiskTier(offloadDir, bytes, true);
+             DiskTier.Region region = disk.allocate(bytes, "bandwidth probe");
+             MemoryTier.Buffer buffer = host.allocate(bufferBytes, "bandwidth probe")) {
             for (long at = 0; at < bytes; at += buffer.bytes()) {
                 region.write(at, buffer.segment(), 0, buffer.bytes());
             }
-            double[] rates = new double[3];
-            for (int r = 0; r < 3; r++) {
+            if (busy) {
+                for (int i = 0; i < Runtime.getRuntime().availableProcessors(); i++) {
+                    Thread t = new Thread(() -> burn(stop), "bandwidth-probe-compute-" + i);
+                    t.setDaemon(true);
+                    t.start();
+                    burners.add(t);
+                }
+            }
+            double[] rates = new double[5];
+            for (int r = 0; r < rates.length; r++) {
                 long t0 = System.nanoTime();
                 for (long at = 0; at < bytes; at += buffer.bytes()) {
                     region.read(at, buffer.segment(), 0, buffer.bytes());
@@ -205,10 +257,32 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                 rates[r] = bytes / ((System.nanoTime() - t0) / 1e9);
             }
             Arrays.sort(rates);
-            System.out.printf("disk: %s sequential read, O_DIRECT %s: %.2f GB/s (median of 3)%n",
-                    Sizes.format(bytes), disk.direct() ? "on" : "OFF (page cache: numbers are not disk numbers)",
-                    rates[1] / 1e9);
-            return rates[1];
+            System.out.printf("disk, %s: %s sequential read through the disk tier (%d readers x %s requests), "
+                            + "O_DIRECT %s: %.2f GB/s (median of 5; %.2f..%.2f); %s%n",
+                    busy ? "WHILE BOTH CORES COMPUTE (not the target's bandwidth)" : "quiet (this process idle)",
+                    Sizes.format(bytes), DiskTier.READERS, Sizes.format(DiskTier.CHUNK),
+                    disk.direct() ? "on" : "OFF (page cache: numbers are not disk numbers)", rates[2] / 1e9,
+                    rates[0] / 1e9, rates[4] / 1e9, MachineInfo.loadAverage());
+            return rates[2];
+        } finally {
+            stop.set(true);
+            for (Thread t : burners) {
+                try {
+                    t.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+    }
+
+    /** Floating-point work on a cache-resident array until told to stop: a stand-in for the engine's compute. */
+    private static void burn(AtomicBoolean stop) {
+        float[] x = new float[1 << 14];
+        while (!stop.get()) {
+            for (int i = 0; i < x.length; i++) {
+                x[i] = x[i] * 0.999f + 1f;
+            }
         }
     }
 }

@@ -12,6 +12,16 @@ final class MachineInfo {
     private MachineInfo() {
     }
 
+    /** The 1, 5 and 15 minute load averages (Linux), for labelling timings taken on a shared machine. */
+    static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split("\\s+");
+            return "load average " + f[0] + ", " + f[1] + ", " + f[2];
+        } catch (IOException | RuntimeException e) {
+            return "load average unknown";
+        }
+    }
+
     static String describe() {
         String cpu = "unknown CPU";
         try {

@@ -68,6 +68,11 @@ final class OffloadOptions {
             + "weights between starts (default: .flexstream-cache inside the checkpoint directory).")
     Path weightCacheDir;
 
+    @Option(names = "--fp16-weights", description = "Store the weights as IEEE fp16 in the offloading engine's "
+            + "tiers (half the bytes of fp32 on every transfer), widened to fp32 as each layer loads; tokens are "
+            + "those of the weights rounded to fp16. Implies the offloading engine; excludes --compress-weight.")
+    boolean fp16Weights;
+
     @Option(names = "--policy", description = "JSON policy file (the output of `flexstream policy --json`): "
             + "gpu_batch_size, num_gpu_batches, percent, cpu_cache_compute; flags override it.")
     Path policyFile;
@@ -76,7 +81,7 @@ final class OffloadOptions {
     boolean offloading() {
         return percent != null || gpuBatchSize != null || numGpuBatches != null || cpuCacheCompute
                 || schedule != null || deviceMem != null || hostMem != null || offloadDir != null
-                || policyFile != null;
+                || policyFile != null || fp16Weights;
     }
 
     Placement placement() throws IOException {
@@ -140,7 +145,7 @@ final class OffloadOptions {
     /** {@code base} with the compression choices of these flags (and the policy file). */
     EngineOptions engineOptions(EngineOptions base) throws IOException {
         return base.withCompressWeight(compressWeight()).withCompressCache(compressCache())
-                .withWeightCacheDir(weightCacheDir);
+                .withFp16Weights(fp16Weights).withWeightCacheDir(weightCacheDir);
     }
 
     Tiers tiers() {

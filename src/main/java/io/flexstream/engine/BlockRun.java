@@ -177,7 +177,7 @@ final class BlockRun {
                     trace(Op.LOAD_WEIGHT_START, nextToken, nextLayer, -1);
                 }
                 nextWeightPieces.add(CompletableFuture.runAsync(
-                        () -> engine.weights().loadPiece(nextLayer, piece, pieces, target), engine.io()));
+                        () -> engine.weights().loadPiece(nextLayer, piece, pieces, target), engine.weightIo()));
             }
             long step = stepCounter;
             int slot = (int) (step % 2);
@@ -266,7 +266,7 @@ final class BlockRun {
             forward.layer(engine.weights().decoder(w), x, count, qLen, kvLen, cacheParts(decoder, k, slot));
             storeAsync(token, layer, k, slot, count, qLen, decoder, kvLen - qLen);
         } else {
-            forward.head(w.get(0), w.get(1), w.get(2), w.get(3), x, count, qLen, logits);
+            forward.head(w.get(0), w.get(1), w.get(2), engine.weights().lmHead(w), x, count, qLen, logits);
             for (int s = 0; s < count; s++) {
                 SequenceState seq = batch.get(s);
                 if (!seq.finished()) {
@@ -302,15 +302,11 @@ final class BlockRun {
                 mask.setAtIndex(ValueLayout.JAVA_FLOAT, (long) s * capacity + promptLen + token - 1, 1f);
             }
         }
-        MemorySegment table = w.get(0);
-        if (engine.weights().resident(0) == null) {
-            // The working copy holds no token table: gather this batch's rows from where the table lives.
-            long rowBytes = (long) config.wordEmbedProjDim() * F;
-            engine.weights().gatherTokenRows(tokens, count * qLen, rowBytes, memory.tokenRows);
-            table = memory.tokenRows;
-            tokens = java.util.stream.IntStream.range(0, count * qLen).toArray();
-        }
-        forward.embed(table, w.get(1), w.get(2), tokens, positions, count * qLen, x);
+        // Only this batch's rows of the token table are read, wherever it lives (layer 0's working copy holds none).
+        engine.weights().gatherTokenRows(tokens, count * qLen, memory.tokenRows);
+        int[] rows = java.util.stream.IntStream.range(0, count * qLen).toArray();
+        forward.embed(new LinearWeight.Dense(memory.tokenRows), engine.weights().embedPositions(w),
+                engine.weights().projectIn(w), rows, positions, count * qLen, x);
     }
 
     /** The batch's cache as attention sees it: device sequences in place, the others in place or copied. */

@@ -38,6 +38,11 @@ record DecoderWeights(LinearWeight q, MemorySegment qBias, LinearWeight k, Memor
     }
 
     private static LinearWeight q(MemorySegment w, int rows, int cols, Arena arena) {
+        return quantizeMatrix(w, rows, cols, arena);
+    }
+
+    /** Any fp32 matrix [rows, cols] compressed with FlexGen's scheme, groups along cols (the token table, the head). */
+    static LinearWeight quantizeMatrix(MemorySegment w, int rows, int cols, Arena arena) {
         return new LinearWeight.Quantized(QuantizedMatrix.quantize(w, rows, cols, GROUP, arena));
     }
 }

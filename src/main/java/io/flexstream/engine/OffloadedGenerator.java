@@ -40,6 +40,7 @@ public final class OffloadedGenerator implements Generator {
     private final MemorySegment[] weightBuffers = new MemorySegment[2];
     private final List<MemoryTier.Buffer> buffers = new ArrayList<>();
     private final ExecutorService io;
+    private final ExecutorService weightIo;
     private final AutoCloseable[] owned;
     private long[][] lastBlockBytes = new long[2][3];
 
@@ -78,8 +79,16 @@ public final class OffloadedGenerator implements Generator {
             t.setDaemon(true);
             return t;
         });
+        // Weight loads get their own thread, like FlexGen's separate stream: a layer piece waiting on the disk must
+        // not hold up the next step's activation and cache transfers queued behind it. One thread suffices, since
+        // the disk tier fans each piece out to its reader threads.
+        this.weightIo = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "flexstream-weight-io");
+            t.setDaemon(true);
+            return t;
+        });
         try {
-            this.weights = new WeightStore(source, tiers, placement.weights(), options.compressWeight(),
+            this.weights = new WeightStore(source, tiers, placement.weights(), options.weightFormat(),
                     compressedLayers);
             this.quantized = options.compressWeight()
                     ? new QuantizedLinear(Runtime.getRuntime().availableProcessors()) : null;
@@ -197,6 +206,10 @@ public final class OffloadedGenerator implements Generator {
         return io;
     }
 
+    ExecutorService weightIo() {
+        return weightIo;
+    }
+
     ScheduleTrace trace() {
         return trace;
     }
@@ -222,6 +235,7 @@ public final class OffloadedGenerator implements Generator {
     @Override
     public void close() {
         io.shutdownNow();
+        weightIo.shutdownNow();
         if (quantized != null) {
             quantized.close();
         }

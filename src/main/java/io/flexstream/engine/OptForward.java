@@ -99,29 +99,33 @@ final class OptForward {
      * last position to {@code logits} ([slotCount, vocab]).
      *
      * @param tokens    token ids, slot-major ([slotCount][qLen])
+     * @param tokenTable the token embedding table as a [vocab, embedDim] matrix whose rows are looked up (fp32 or
+     *                  4-bit; OPT ties it to the head, so usually the same weight as {@code lmHead})
+     * @param lmHead    the output head [vocab, embedDim]
      * @param positions position ids as OPT counts them (0 = first real token, -1 = padding), same layout
      * @param x         residual stream scratch, [slotCount * qLen, hidden]
      */
-    void forward(OptWeights weights, List<DecoderWeights> layers, KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens,
-                 int[] positions, MemorySegment x, MemorySegment logits) {
+    void forward(OptWeights weights, LinearWeight tokenTable, LinearWeight lmHead, List<DecoderWeights> layers,
+                 KvCache cache, int firstSlot, int slotCount, int qLen, int kvLen, int[] tokens, int[] positions,
+                 MemorySegment x, MemorySegment logits) {
         int rows = slotCount * qLen;
-        embed(weights.embedTokens(), weights.embedPositions(), weights.projectIn(), tokens, positions, rows, x);
+        embed(tokenTable, weights.embedPositions(), weights.projectIn(), tokens, positions, rows, x);
         for (int l = 0; l < config.numLayers(); l++) {
             List<CachePart> parts = List.of(new CachePart(0, slotCount, cache.keys(l, firstSlot, slotCount),
                     cache.values(l, firstSlot, slotCount), cache.valid(firstSlot, slotCount), cache.capacity()));
             layer(layers.get(l), x, slotCount, qLen, kvLen, parts);
         }
-        head(weights.finalLayerNormWeight(), weights.finalLayerNormBias(), weights.projectOut(), weights.lmHead(),
+        head(weights.finalLayerNormWeight(), weights.finalLayerNormBias(), weights.projectOut(), lmHead,
                 x, slotCount, qLen, logits);
     }
 
     /** Token plus position embeddings (and project_in) of {@code rows} tokens into {@code out} ([rows, hidden]). */
-    void embed(MemorySegment embedTokens, MemorySegment embedPositions, MemorySegment projectIn, int[] tokens,
+    void embed(LinearWeight tokenTable, MemorySegment embedPositions, MemorySegment projectIn, int[] tokens,
                int[] positions, int rows, MemorySegment out) {
         MemorySegment target = projectIn == null ? out : embed;
         long embedRow = (long) embedDim * F;
         for (int r = 0; r < rows; r++) {
-            MemorySegment.copy(embedTokens, tokens[r] * embedRow, target, r * embedRow, embedRow);
+            tokenTable.rowInto(tokens[r], embedDim, target, r * embedRow);
         }
         if (projectIn != null) {
             kernels.linear(embed, projectIn, null, out, rows, hidden, embedDim);
@@ -138,7 +142,7 @@ final class OptForward {
      * The output head on the last position of each of {@code slotCount} sequences of {@code qLen} rows in
      * {@code hiddenStates}: final LayerNorm (pre-LN models), project_out if present, then the logits.
      */
-    void head(MemorySegment lnWeight, MemorySegment lnBias, MemorySegment projectOut, MemorySegment lmHead,
+    void head(MemorySegment lnWeight, MemorySegment lnBias, MemorySegment projectOut, LinearWeight lmHead,
               MemorySegment hiddenStates, int slotCount, int qLen, MemorySegment logits) {
         for (int s = 0; s < slotCount; s++) {
             MemorySegment.copy(hiddenStates, ((long) s * qLen + qLen - 1) * hidden * F, last, (long) s * hidden * F,
@@ -153,7 +157,7 @@ final class OptForward {
             kernels.linear(last, projectOut, null, lastProjected, slotCount, embedDim, hidden);
             headInput = lastProjected;
         }
-        kernels.linear(headInput, lmHead, null, logits, slotCount, config.vocabSize(), embedDim);
+        linear(headInput, lmHead, null, logits, slotCount, config.vocabSize(), embedDim);
     }
 
     /**

@@ -33,6 +33,8 @@ public final class OptGenerator implements Generator {
     private final String modelName;
     private final EngineOptions options;
     private final List<DecoderWeights> layers;
+    private final LinearWeight tokenTable;
+    private final LinearWeight lmHead;
     private final QuantizedLinear quantized;
     private final Arena compressed;
     private final QuantizedAttention cacheAttention; // null unless the KV cache is compressed
@@ -61,20 +63,30 @@ public final class OptGenerator implements Generator {
         this.modelName = modelName;
         this.options = options;
         this.owned = owned.clone();
-        if (options.compressWeight() && compressedLayers != null) {
-            this.compressed = null; // their memory belongs to whoever compressed them (an entry of owned)
-            this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
-            this.layers = List.copyOf(compressedLayers);
-        } else if (options.compressWeight()) {
-            // Compressed once here; the fp32 matrices stay with their owner but are not read again.
+        if (options.fp16Weights()) {
+            throw new IllegalArgumentException("fp16 weight storage is a mode of the offloading engine (its tiers "
+                    + "hold the halves); use OffloadedGenerator, or --fp16-weights on the command line, which selects "
+                    + "it");
+        }
+        if (options.compressWeight()) {
             this.compressed = Arena.ofShared();
             this.quantized = new QuantizedLinear(Runtime.getRuntime().availableProcessors());
-            this.layers = weights.layers().stream().map(l -> DecoderWeights.quantize(l, config.hiddenSize(),
+            // The decoder layers come from the on-disk cache when it had them (their memory then belongs to an
+            // entry of owned); otherwise they are compressed here once, and the fp32 matrices are not read again.
+            this.layers = compressedLayers != null ? List.copyOf(compressedLayers)
+                    : weights.layers().stream().map(l -> DecoderWeights.quantize(l, config.hiddenSize(),
                     config.ffnDim(), compressed)).toList();
+            // The token table and the head are one matrix in OPT (tied): the largest one, compressed like the rest.
+            this.tokenTable = DecoderWeights.quantizeMatrix(weights.embedTokens(), config.vocabSize(),
+                    config.wordEmbedProjDim(), compressed);
+            this.lmHead = weights.tiedLmHead() ? tokenTable : DecoderWeights.quantizeMatrix(weights.lmHead(),
+                    config.vocabSize(), config.wordEmbedProjDim(), compressed);
         } else {
             this.compressed = null;
             this.quantized = null;
             this.layers = weights.layers().stream().map(DecoderWeights::dense).toList();
+            this.tokenTable = new LinearWeight.Dense(weights.embedTokens());
+            this.lmHead = new LinearWeight.Dense(weights.lmHead());
         }
         this.cacheAttention = options.compressCache()
                 ? new QuantizedAttention(Runtime.getRuntime().availableProcessors()) : null;
@@ -170,7 +182,7 @@ public final class OptGenerator implements Generator {
                 int count = Math.min(groupSize, slots - first);
                 int from = first * promptLen;
                 int to = from + count * promptLen;
-                forward.forward(weights, layers, cache, first, count, promptLen, promptLen,
+                forward.forward(weights, tokenTable, lmHead, layers, cache, first, count, promptLen, promptLen,
                         Arrays.copyOfRange(tokens, from, to), Arrays.copyOfRange(positions, from, to), x,
                         logits.asSlice((long) first * config.vocabSize() * Float.BYTES));
             }
@@ -197,7 +209,7 @@ public final class OptGenerator implements Generator {
                     cache.setValid(s, kvLen, true);
                 }
                 kvLen++;
-                forward.forward(weights, layers, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
+                forward.forward(weights, tokenTable, lmHead, layers, cache, 0, n, 1, kvLen, stepTokens, stepPositions, x, logits);
                 sampleAll(active, logits, row, eos);
                 step++;
                 listener.decodeStep(step, maxBudget - 1, n, System.nanoTime() - ts);

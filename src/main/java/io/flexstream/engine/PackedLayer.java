@@ -1,7 +1,9 @@
 package io.flexstream.engine;
 
+import io.flexstream.kernel.HalfFloats;
 import io.flexstream.tier.RangeStore;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -48,6 +50,22 @@ final class PackedLayer {
             if (tensors.get(i) != null) {
                 store.write(offsets[i], tensors.get(i), 0, sizes[i]);
             }
+        }
+    }
+
+    /**
+     * Copies the tensors, narrowed to IEEE fp16, into {@code store}, which holds half the bytes: the fp16 copy of the
+     * fp32 layout, every offset halved (so a load widens it back into exactly this layout).
+     */
+    void packHalf(List<MemorySegment> tensors, RangeStore store) {
+        try (Arena staging = Arena.ofConfined()) {
+            MemorySegment half = staging.allocate(bytes / 2, RangeStore.UNIT);
+            for (int i = 0; i < tensors.size(); i++) {
+                if (tensors.get(i) != null) {
+                    HalfFloats.narrow(tensors.get(i), 0, half, offsets[i] / 2, sizes[i] / Float.BYTES);
+                }
+            }
+            store.write(0, half, 0, bytes / 2);
         }
     }
 

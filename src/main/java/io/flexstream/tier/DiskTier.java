@@ -14,19 +14,37 @@ import java.nio.file.Files;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * The disk tier: each allocation is a file in a spill directory, read and written with O_DIRECT when the file system
  * allows it, so that a benchmark measures the disk and not the page cache. O_DIRECT needs the file offset, the length
- * and the memory address aligned to the device block; callers may use any offset and length, and this class goes
- * through per-thread aligned staging buffers (a memory copy costs about a twentieth of the disk read it rides on),
- * reading the edge blocks first when a write does not cover them whole.
+ * and the memory address aligned to the device block. Aligned block runs are read straight into the caller's memory;
+ * the rest (edges of unaligned ranges, and every write) goes through per-thread aligned staging buffers.
+ *
+ * <p><b>Several reads in flight.</b> A read longer than {@link #CHUNK} is cut into chunks that a pool of
+ * {@link #READERS} reader threads issue at once. Measured on the build VM (virtio disk, 1 GiB file, O_DIRECT, median of
+ * 3, a throwaway test): one outstanding 1 MiB read gives 1.23 GB/s, 4 MiB 1.65 GB/s; 4 readers of 4 MiB 1.71 GB/s and
+ * 8 readers 1.79 GB/s. While both cores compute, one reader drops to 0.63-0.99 GB/s and 8 readers of 4 MiB keep 1.20
+ * GB/s: a deeper queue matters most exactly when the engine overlaps I/O with compute. Reader threads sleep in the
+ * kernel while their request is served, so they take no compute time beyond the copies of unaligned edges.
  */
 public final class DiskTier implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(DiskTier.class);
     static final int BLOCK = 4096;
+    /** Reader threads, i.e. O_DIRECT requests in flight for one large read (see the class comment). */
+    public static final int READERS = 8;
+    /** Bytes per request of a large read; a multiple of {@link #BLOCK}. */
+    public static final long CHUNK = 4L << 20;
     private static final int STAGING_BYTES = 8 << 20;
     private static final ThreadLocal<MemorySegment> STAGING =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(STAGING_BYTES, BLOCK));
@@ -37,6 +55,7 @@ public final class DiskTier implements AutoCloseable {
     private final AtomicLong nextId = new AtomicLong();
     private final AtomicLong bytesRead = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
+    private final ExecutorService readers;
 
     /**
      * @param directory   spill directory (created if missing); one file per region, deleted when the region closes
@@ -52,6 +71,12 @@ public final class DiskTier implements AutoCloseable {
             throw new UncheckedIOException("cannot create the offload directory " + directory, e);
         }
         this.direct = wantDirect && probeDirect(directory);
+        AtomicInteger number = new AtomicInteger();
+        this.readers = Executors.newFixedThreadPool(READERS, r -> {
+            Thread t = new Thread(r, "flexstream-disk-reader-" + number.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     private static boolean probeDirect(Path directory) {
@@ -116,15 +141,35 @@ public final class DiskTier implements AutoCloseable {
 
     @Override
     public void close() {
-        // Regions delete their own files when closed.
+        // Regions delete their own files when closed; only the reader threads belong to the tier itself.
+        readers.shutdownNow();
     }
 
-    /** A file of the disk tier. Operations on one region are serialised (writes may read-modify-write blocks). */
+    /**
+     * Receives the bytes of a read chunk by chunk, possibly on several reader threads at once (chunks are disjoint).
+     * {@code at} is the chunk's offset from the start of the requested range.
+     */
+    @FunctionalInterface
+    public interface ChunkSink {
+        void accept(MemorySegment src, long srcOffset, long at, long length);
+    }
+
+    /** A piece of a chunked read: file position, offset from the start of the request, length. */
+    @FunctionalInterface
+    private interface ChunkRead {
+        void run(long pos, long at, long length);
+    }
+
+    /**
+     * A file of the disk tier. Reads run concurrently (positional reads share no file position); a write excludes
+     * them, since it may read-modify-write blocks at its edges.
+     */
     public final class Region implements AutoCloseable {
+        private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
         private final Path file;
         private final FileChannel channel;
         private final long bytes;
-        private boolean closed;
+        private volatile boolean closed;
 
         private Region(Path file, FileChannel channel, long bytes) {
             this.file = file;
@@ -137,31 +182,121 @@ public final class DiskTier implements AutoCloseable {
         }
 
         /** Copies {@code length} bytes at {@code offset} of this region into {@code dst} at {@code dstOffset}. */
-        public synchronized void read(long offset, MemorySegment dst, long dstOffset, long length) {
+        public void read(long offset, MemorySegment dst, long dstOffset, long length) {
             check(offset, length);
-            MemorySegment staging = STAGING.get();
-            long done = 0;
-            try {
-                while (done < length) {
-                    long pos = offset + done;
-                    long start = pos - pos % BLOCK;
-                    long chunk = Math.min(length - done, STAGING_BYTES - (pos - start));
-                    long span = roundUp(pos - start + chunk);
-                    readFully(staging.asSlice(0, span).asByteBuffer(), start);
-                    MemorySegment.copy(staging, pos - start, dst, dstOffset + done, chunk);
-                    done += chunk;
-                }
-            } catch (IOException e) {
-                throw new UncheckedIOException("disk tier read of " + file + " failed", e);
-            }
+            inChunks(offset, length, (pos, at, n) -> readInto(pos, dst, dstOffset + at, n));
             bytesRead.addAndGet(length);
         }
 
+        /**
+         * Reads {@code length} bytes at {@code offset} and hands them to {@code sink} chunk by chunk, from staging
+         * memory, so that a caller can transform them (widen fp16) on the way instead of copying them twice.
+         */
+        public void read(long offset, long length, ChunkSink sink) {
+            check(offset, length);
+            inChunks(offset, length, (pos, at, n) -> readStaged(pos, n, (src, srcOffset, done, m) ->
+                    sink.accept(src, srcOffset, at + done, m)));
+            bytesRead.addAndGet(length);
+        }
+
+        /** Splits [offset, offset + length) at multiples of CHUNK and runs the pieces on the reader pool. */
+        private void inChunks(long offset, long length, ChunkRead piece) {
+            long end = offset + length;
+            long firstEnd = Math.min(end, (offset / CHUNK + 1) * CHUNK);
+            if (firstEnd == end) {
+                piece.run(offset, 0, length);
+                return;
+            }
+            List<Future<?>> pending = new ArrayList<>();
+            for (long pos = offset; pos < end; ) {
+                long next = Math.min(end, (pos / CHUNK + 1) * CHUNK);
+                long from = pos;
+                pending.add(readers.submit(() -> piece.run(from, from - offset, next - from)));
+                pos = next;
+            }
+            RuntimeException failure = null;
+            for (Future<?> f : pending) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    failure = failure != null ? failure : e.getCause() instanceof RuntimeException r ? r
+                            : new IllegalStateException("disk tier read of " + file + " failed", e.getCause());
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    failure = failure != null ? failure : new IllegalStateException("interrupted reading " + file, e);
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        /**
+         * One chunk into {@code dst}: when the file offset and the memory address have the same block phase, the
+         * whole blocks come straight from the disk (no copy) and only the partial blocks at either end go through
+         * staging; otherwise everything goes through staging.
+         */
+        private void readInto(long pos, MemorySegment dst, long dstOffset, long length) {
+            lock.readLock().lock();
+            try {
+                long head = (BLOCK - pos % BLOCK) % BLOCK;
+                boolean samePhase = (dst.address() + dstOffset - pos) % BLOCK == 0;
+                long whole = samePhase ? (length - Math.min(head, length)) / BLOCK * BLOCK : 0;
+                if (!direct || whole == 0) {
+                    readStagedLocked(pos, length, copyTo(dst, dstOffset));
+                    return;
+                }
+                if (head > 0) {
+                    readStagedLocked(pos, head, copyTo(dst, dstOffset));
+                }
+                readFully(dst.asSlice(dstOffset + head, whole).asByteBuffer(), pos + head);
+                long tail = length - head - whole;
+                if (tail > 0) {
+                    readStagedLocked(pos + head + whole, tail, copyTo(dst, dstOffset + head + whole));
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("disk tier read of " + file + " failed", e);
+            } finally {
+                lock.readLock().unlock();
+            }
+        }
+
+        private static ChunkSink copyTo(MemorySegment dst, long dstOffset) {
+            return (src, srcOffset, at, n) -> MemorySegment.copy(src, srcOffset, dst, dstOffset + at, n);
+        }
+
+        private void readStaged(long pos, long length, ChunkSink sink) {
+            lock.readLock().lock();
+            try {
+                readStagedLocked(pos, length, sink);
+            } catch (IOException e) {
+                throw new UncheckedIOException("disk tier read of " + file + " failed", e);
+            } finally {
+                lock.readLock().unlock();
+            }
+        }
+
+        private void readStagedLocked(long offset, long length, ChunkSink sink) throws IOException {
+            MemorySegment staging = STAGING.get();
+            long done = 0;
+            while (done < length) {
+                long pos = offset + done;
+                long start = pos - pos % BLOCK;
+                long chunk = Math.min(length - done, STAGING_BYTES - (pos - start));
+                long span = roundUp(pos - start + chunk);
+                readFully(staging.asSlice(0, span).asByteBuffer(), start);
+                sink.accept(staging, pos - start, done, chunk);
+                done += chunk;
+            }
+        }
+
         /** Writes {@code length} bytes of {@code src} from {@code srcOffset} at {@code offset} of this region. */
-        public synchronized void write(long offset, MemorySegment src, long srcOffset, long length) {
+        public void write(long offset, MemorySegment src, long srcOffset, long length) {
             check(offset, length);
             MemorySegment staging = STAGING.get();
             long done = 0;
+            // Exclusive: a write may read-modify-write its edge blocks, which concurrent reads must not observe.
+            lock.writeLock().lock();
             try {
                 while (done < length) {
                     long pos = offset + done;
@@ -184,6 +319,8 @@ public final class DiskTier implements AutoCloseable {
                 }
             } catch (IOException e) {
                 throw new UncheckedIOException("disk tier write of " + file + " failed", e);
+            } finally {
+                lock.writeLock().unlock();
             }
             bytesWritten.addAndGet(length);
         }
@@ -211,11 +348,16 @@ public final class DiskTier implements AutoCloseable {
         }
 
         @Override
-        public synchronized void close() {
-            if (closed) {
-                return;
+        public void close() {
+            lock.writeLock().lock();
+            try {
+                if (closed) {
+                    return;
+                }
+                closed = true;
+            } finally {
+                lock.writeLock().unlock();
             }
-            closed = true;
             budget.release(bytes);
             try {
                 channel.close();

@@ -62,6 +62,32 @@ public final class RangeStore implements AutoCloseable {
         transfer(offset, dst, dstOffset, length, false);
     }
 
+    /**
+     * Reads {@code length} bytes at {@code offset} and hands them to {@code sink} piece by piece (a memory tier's
+     * bytes in place, the disk's through staging, possibly from several reader threads at once), so that the caller
+     * can convert them on the way. {@code at} counts from {@code offset}.
+     */
+    public void read(long offset, long length, DiskTier.ChunkSink sink) {
+        long end = offset + length;
+        long tierStart = 0;
+        for (int t = 0; t < 3 && offset < end; t++) {
+            long tierEnd = tierStart + split[t];
+            if (offset < tierEnd) {
+                long n = Math.min(end, tierEnd) - offset;
+                long local = offset - tierStart;
+                long at = length - (end - offset);
+                switch (t) {
+                    case 0 -> sink.accept(device.segment(), local, at, n);
+                    case 1 -> sink.accept(host.segment(), local, at, n);
+                    default -> disk.read(local, n, (src, srcOffset, done, m) -> sink.accept(src, srcOffset,
+                            at + done, m));
+                }
+                offset += n;
+            }
+            tierStart = tierEnd;
+        }
+    }
+
     private void transfer(long offset, MemorySegment other, long otherOffset, long length, boolean write) {
         long end = offset + length;
         long tierStart = 0;

@@ -217,7 +217,9 @@ class CompressedCacheTest {
         float[][] out = new float[positions][c.vocabSize()];
         for (int t = 0; t < positions; t++) {
             cache.setValid(0, t, true);
-            forward.forward(weights, layers, cache, 0, 1, 1, t + 1, new int[] {stream[t]}, new int[] {t}, x, logits);
+            forward.forward(weights, new LinearWeight.Dense(weights.embedTokens()),
+                    new LinearWeight.Dense(weights.lmHead()), layers, cache, 0, 1, 1, t + 1, new int[] {stream[t]},
+                    new int[] {t}, x, logits);
             OptForward.readRow(logits, 0, out[t]);
         }
         assertEquals(positions, out.length);
