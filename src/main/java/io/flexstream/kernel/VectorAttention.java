@@ -116,19 +116,7 @@ final class VectorAttention {
                 out.asSlice(qBytes, rowBytes).fill((byte) 0);
                 continue;
             }
-            for (int h = 0; h < heads; h++) {
-                float total = 0f;
-                float m = max[h];
-                int s0 = h * kvLen;
-                for (int j = 0; j <= position; j++) {
-                    if (valid[j] != 0f) {
-                        float e = (float) Math.exp(scores[s0 + j] - m);
-                        scores[s0 + j] = e;
-                        total += e; // in key order
-                    }
-                }
-                sum[h] = total;
-            }
+            MaskedSoftmax.exponentiate(scores, valid, max, sum, heads, kvLen, position);
             // Output: per element the chain acc = fma(p_j, v[j][d], acc) over visible valid keys in key order.
             // Keys outer, dims inner, so the hidden/LANES chains advance side by side instead of one at a time.
             java.util.Arrays.fill(acc, 0, hidden, 0f);

@@ -1,5 +1,6 @@
 package io.flexstream.quant;
 
+import io.flexstream.kernel.MaskedSoftmax;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 
@@ -194,7 +195,7 @@ public final class QuantizedAttention implements AutoCloseable {
                 out.asSlice(qBytes, 4L * hidden).fill((byte) 0);
                 continue;
             }
-            softmax(scores, valid, max, sum, heads, kvLen, position);
+            MaskedSoftmax.exponentiate(scores, valid, max, sum, heads, kvLen, position);
             java.util.Arrays.fill(acc, 0, heads * padded, 0f);
             for (int j = 0; j <= position; j++) {
                 if (valid[j] == 0f) {
@@ -229,24 +230,6 @@ public final class QuantizedAttention implements AutoCloseable {
                     out.set(F32, qBytes + 4L * (h * headDim + d), acc[h * padded + d] / total);
                 }
             }
-        }
-    }
-
-    /** Exponentials of the visible scores with each head's maximum subtracted, in place, and their sums. */
-    private static void softmax(float[] scores, float[] valid, float[] max, float[] sum, int heads, int kvLen,
-                                int position) {
-        for (int h = 0; h < heads; h++) {
-            float total = 0f;
-            float m = max[h];
-            int s0 = h * kvLen;
-            for (int j = 0; j <= position; j++) {
-                if (valid[j] != 0f) {
-                    float e = (float) Math.exp(scores[s0 + j] - m);
-                    scores[s0 + j] = e;
-                    total += e; // in key order
-                }
-            }
-            sum[h] = total;
         }
     }
 
