@@ -54,10 +54,16 @@ public final class CpuKernels implements Kernels, AutoCloseable {
     }
 
     /**
-     * Splits out[m][n] into a grid of rectangles. Columns (w rows) are split first: threads then share the x block
-     * (in their own L2) and each streams a distinct part of w, which is the larger operand in decode and the one
-     * re-read per x block in prefill. Rows are split too when n alone gives too few tasks. Tasks outnumber threads
-     * up to 4:1 so a thread slowed by a neighbour process does not hold up the call.
+     * Packs the smaller operand once and splits the rest over tasks. Packing (a scalar transpose, about a cycle per
+     * element) is amortised over the other operand's lines, so x is packed when m < n (decode: x is 32 rows, w
+     * thousands) and w otherwise (prefill: 4096 rows).
+     *
+     * <p>x packed: x's panels are built once on the calling thread and shared read-only; tasks split the columns
+     * (w rows), so each streams a distinct part of w, the operand that dominates the memory traffic.
+     *
+     * <p>w packed: columns are split first, and each task packs its own w rows (no work is repeated); rows are split
+     * too when n alone gives too few tasks. Tasks outnumber threads up to 4:1 so a thread slowed by a neighbour
+     * process does not hold up the call.
      */
     @Override
     public void linear(MemorySegment x, MemorySegment w, MemorySegment bias, MemorySegment out, int m, int n, int k) {
@@ -67,8 +73,17 @@ public final class CpuKernels implements Kernels, AutoCloseable {
         long flops = 2L * m * n * k;
         int target = (int) Math.max(1, Math.min(4L * pool.threads(), flops / minTaskFlops));
         int nGroups = (n + 3) / 4;
-        int mGroups = (m + 3) / 4;
         int nTasks = Math.min(nGroups, target);
+        if (m < n) {
+            float[] xPanels = VectorLinear.packShared(x, m, k);
+            pool.parallelFor(nTasks, task -> {
+                int j0 = Math.min(n, 4 * (int) ((long) nGroups * task / nTasks));
+                int j1 = Math.min(n, 4 * (int) ((long) nGroups * (task + 1) / nTasks));
+                VectorLinear.broadcastW(xPanels, m, w, bias, out, n, k, j0, j1);
+            });
+            return;
+        }
+        int mGroups = (m + 3) / 4;
         int mTasks = Math.min(mGroups, Math.max(1, target / nTasks));
         pool.parallelFor(nTasks * mTasks, task -> {
             int tm = task / nTasks, tn = task % nTasks;
@@ -76,7 +91,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
             int i1 = Math.min(m, 4 * (int) ((long) mGroups * (tm + 1) / mTasks));
             int j0 = Math.min(n, 4 * (int) ((long) nGroups * tn / nTasks));
             int j1 = Math.min(n, 4 * (int) ((long) nGroups * (tn + 1) / nTasks));
-            VectorLinear.rectangle(x, w, bias, out, n, k, i0, i1, j0, j1);
+            VectorLinear.broadcastX(x, w, bias, out, n, k, i0, i1, j0, j1);
         });
     }
 
