@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.lang.foreign.Arena;
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -97,18 +98,26 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             double[] total = new double[repeat];
             double[] prefill = new double[repeat];
             double[] decode = new double[repeat];
+            double[] cpu = new double[repeat];
+            double[] prefillCpu = new double[repeat];
             for (int run = -warmup; run < repeat; run++) {
                 Phases phases = new Phases();
+                long cpuStart = processCpuNanos();
                 long start = System.nanoTime();
                 engine.generate(prompts, phases);
                 double secs = (System.nanoTime() - start) / 1e9;
+                double cpuSecs = (processCpuNanos() - cpuStart) / 1e9;
+                double prefillCpuSecs = (phases.prefillCpuNanos - cpuStart) / 1e9;
                 String label = run < 0 ? "warm-up" : "run " + (run + 1);
-                System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
-                        phases.prefill, phases.decode, batch * (double) genLen / secs);
+                System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s; process CPU %.3f s "
+                                + "(prefill %.3f s, decode %.3f s)%n", label, secs, phases.prefill, phases.decode,
+                        batch * (double) genLen / secs, cpuSecs, prefillCpuSecs, cpuSecs - prefillCpuSecs);
                 if (run >= 0) {
                     total[run] = secs;
                     prefill[run] = phases.prefill;
                     decode[run] = phases.decode;
+                    cpu[run] = cpuSecs;
+                    prefillCpu[run] = prefillCpuSecs;
                 }
             }
             double secs = median(total);
@@ -120,6 +129,11 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                     batch * (double) (genLen - 1) / median(decode));
             System.out.printf("throughput: %.1f generated tokens/s (batch x gen-len / total time); "
                     + "%.1f GFLOP/s over %.3f TFLOP of work%n", tokensPerS, flops / secs / 1e9, flops / 1e12);
+            int cores = kernels.threads();
+            System.out.printf("process CPU time: median %.3f s (prefill %.3f s); on %d otherwise idle cores that is "
+                            + "at best %.1f tokens/s. Compare wall-clock numbers only on a quiet machine: when the "
+                            + "wall time is much more than CPU time / cores, other processes had the cores.%n",
+                    median(cpu), median(prefillCpu), cores, batch * (double) genLen * cores / median(cpu));
             if (engine instanceof OffloadedGenerator o) {
                 System.out.println("placement realised:\n" + o.placementReport());
             }
@@ -173,6 +187,12 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         return prefill + decode;
     }
 
+    /** CPU time of the whole process (every thread: kernels, JIT compiler, GC) in nanoseconds. */
+    private static long processCpuNanos() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
     private static double median(double[] values) {
         double[] sorted = values.clone();
         Arrays.sort(sorted);
@@ -184,10 +204,12 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     private static final class Phases implements GenerationListener {
         double prefill;
         double decode;
+        long prefillCpuNanos;
 
         @Override
         public void prefillDone(int sequences, int promptTokens, long nanos) {
             prefill += nanos / 1e9;
+            prefillCpuNanos = processCpuNanos();
         }
 
         @Override
