@@ -9,7 +9,8 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The register- and cache-blocked body of {@link CpuKernels#linear}: computes a rectangle of {@code out = x w^T + b}.
+ * The register- and cache-blocked body of {@link CpuKernels#linear}: {@code out = x w^T + b} over a rectangle of
+ * the output, against operand panels that the caller packed once per call.
  *
  * <p>Formulation: outer products, GotoBLAS-style. Of the two operands, the "panel" one is repacked into panels of
  * {@code PANEL = 2 * LANES} lines stored k-major ({@code panel[p][c]}); the "broadcast" one is copied row-major in
@@ -18,27 +19,33 @@ import jdk.incubator.vector.VectorSpecies;
  * vector registers, which fits AVX2's 16. A dot-product formulation (vectors along k, horizontal sums at the end)
  * needs no repacking but measured about half the GFLOP/s per core here.
  *
- * <p>Which operand is packed depends on the rectangle: with many rows (prefill) w is packed once per call and x rows
- * are broadcast; with few rows (decode) x is packed (tiny) and w rows are broadcast, so w is only copied in
- * contiguous runs (a memcpy), never transposed element by element: a scalar transpose of w costs about as much as
- * the decode-sized product itself.
+ * <p>Which operand is packed: the one with fewer lines (see {@link CpuKernels#linear}). With many rows (prefill) w
+ * is packed and x rows are broadcast; with few rows (decode) x is packed (tiny) and w rows are broadcast, so w is
+ * only copied in contiguous runs (a memcpy), never transposed element by element: a scalar transpose of w costs
+ * about as much as the decode-sized product itself.
  *
  * <p>Cache blocking along k: the product is accumulated in slices of {@code KC} (default 256) values of p. One
  * panel's slice ({@code KC * PANEL} floats, 16 KiB) stays in L1 while every micro-row of the broadcast block runs
- * against it; the block's slice ({@code BLOCK * KC} floats) stays in L2. The partial sums live in a heap array
- * between slices. Without the k slices a panel is k * 64 bytes (48 KiB at k = 768, 192 KiB at k = 3072) and came
- * from L2 on every micro-kernel call: the previous version of this class, without them, measured 33-66 GFLOP/s per
- * core on the prefill shapes and 7-20 on decode fc2 (k = 3072) in a quiet JVM run, and varied from one C2
- * compilation to the next (see the report of the commit that introduced the slices for the numbers).
+ * against it; the block's slice ({@code BLOCK * KC} floats) stays in L2. The partial sums live in a per-thread heap
+ * array between slices. Without the slices a panel is k * 64 bytes (48 KiB at k = 768, 192 KiB at k = 3072) and
+ * came from L2 on every micro-kernel call.
+ *
+ * <p>Measured (single thread, GFLOP per thread-CPU-second, best of alternating calls in one JVM, machine load 7-14
+ * from other builds, November 2026): the previous version of this class (whole-k panels, per-task packing, fresh
+ * arrays per call) ran 29-31 on the prefill shapes and 27-28 on the decode shapes in that JVM (in other JVM runs of
+ * its own, 41-72: it depended on the C2 compilation); this one 67-73 on prefill qkv/fc2 and 41-60 on decode (fc2
+ * 41, qkv 60, fc1 49, lm_head 46). The micro-kernel alone on L1-resident data reached 80-90. Tried and dropped:
+ * broadcasting w straight from the segment in decode instead of copying it (lm_head 31-33 against 43-49: segment
+ * loads keep their checks), and a slice-outer loop order for decode (lm_head 33-39 against 48-54).
  *
  * <p>Batch invariance: whichever operand is packed and wherever the element sits, out[i][j] is the chain
  * {@code acc = fma(x[i][p], w[j][p], acc)} for p = 0, 1, ..., k-1 from acc = +0, then {@code acc + bias[j]}. Slicing
  * k stores the running fp32 accumulator and reloads it unchanged, so the chain is the same; IEEE fma is commutative
  * in its two factors, so both packings give the same bits; lines padded with zeros or duplicated at the ragged
- * edges never mix into a real element. Nothing depends on m, the row, or the thread.
+ * edges never mix into a real element. Nothing depends on m, the row, the split or the thread.
  *
  * <p>Heap copies rather than direct segment reads because C2 removes the bounds checks of int-indexed array loops
- * but not of segment loads (measured ~30%).
+ * but not of segment loads (measured ~30%, and again in decode above).
  */
 final class VectorLinear {
 
@@ -52,6 +59,12 @@ final class VectorLinear {
     private static final int KC = Math.max(1, Integer.getInteger("flexstream.kernel.kc", 256));
     /** Broadcast lines per block (a multiple of ROWS): the block's k slice is BLOCK * KC * 4 bytes of L2. */
     private static final int BLOCK = Math.max(1, Integer.getInteger("flexstream.kernel.block", 96) / ROWS) * ROWS;
+    /**
+     * Panels per column group: within a block, all k slices of one group of panels are done before the next group,
+     * so the group's slices (GROUP * 16 KiB) and its partial sums (BLOCK * GROUP * PANEL floats) stay in L2 next to
+     * the block's slice, however many columns the task has.
+     */
+    private static final int GROUP = Math.max(1, Integer.getInteger("flexstream.kernel.group", 6));
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
@@ -171,15 +184,17 @@ final class VectorLinear {
             MemorySegment.copy(bc, F, 4L * ab * k, lines, 0, count * k);
             Arrays.fill(acc, 0, blockRows * width, 0f);
             int last = count - 1; // micro-rows past the block's end repeat its last line; their sums are dropped
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                for (int q = 0; q < panelCount; q++) {
-                    int panelBase = first + q * k * PANEL + pc * PANEL;
-                    for (int r = 0; r < count; r += ROWS) {
-                        microKernel(lines, Math.min(r, last) * k + pc, Math.min(r + 1, last) * k + pc,
-                                Math.min(r + 2, last) * k + pc, Math.min(r + 3, last) * k + pc,
-                                Math.min(r + 4, last) * k + pc, Math.min(r + 5, last) * k + pc,
-                                panels, panelBase, kc, acc, r * width + q * PANEL, width);
+            for (int g = 0; g < panelCount; g += GROUP) { // the group's panel slices and sums stay in L2
+                for (int pc = 0; pc < k; pc += KC) {
+                    int kc = Math.min(KC, k - pc);
+                    for (int q = g; q < Math.min(panelCount, g + GROUP); q++) {
+                        int panelBase = first + q * k * PANEL + pc * PANEL;
+                        for (int r = 0; r < count; r += ROWS) {
+                            microKernel(lines, Math.min(r, last) * k + pc, Math.min(r + 1, last) * k + pc,
+                                    Math.min(r + 2, last) * k + pc, Math.min(r + 3, last) * k + pc,
+                                    Math.min(r + 4, last) * k + pc, Math.min(r + 5, last) * k + pc,
+                                    panels, panelBase, kc, acc, r * width + q * PANEL, width);
+                        }
                     }
                 }
             }
