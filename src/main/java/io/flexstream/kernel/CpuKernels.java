@@ -72,7 +72,7 @@ public final class CpuKernels implements Kernels, AutoCloseable {
      *
      * <p>w packed: tasks are rectangles of whole panels by row ranges. A task copies each block of its x rows once
      * and runs it against all its columns, so columns per task are kept at {@link #PREFILL_COLUMNS} or more where
-     * n allows (with 96 columns per task, the copies of x cost about 15% of a 768-column call).
+     * n allows (with 96 columns per task the copies of x are, by estimate, about 15% of the work at k = 768).
      *
      * <p>Tasks outnumber threads up to 4:1 so a thread slowed by a neighbour process does not hold up the call.
      */
