@@ -30,13 +30,16 @@ import jdk.incubator.vector.VectorSpecies;
  * array between slices. Without the slices a panel is k * 64 bytes (48 KiB at k = 768, 192 KiB at k = 3072) and
  * came from L2 on every micro-kernel call.
  *
- * <p>Measured (single thread, GFLOP per thread-CPU-second, best of alternating calls in one JVM, machine load 7-14
- * from other builds, November 2026): the previous version of this class (whole-k panels, per-task packing, fresh
- * arrays per call) ran 29-31 on the prefill shapes and 27-28 on the decode shapes in that JVM (in other JVM runs of
- * its own, 41-72: it depended on the C2 compilation); this one 67-73 on prefill qkv/fc2 and 41-60 on decode (fc2
- * 41, qkv 60, fc1 49, lm_head 46). The micro-kernel alone on L1-resident data reached 80-90. Tried and dropped:
- * broadcasting w straight from the segment in decode instead of copying it (lm_head 31-33 against 43-49: segment
- * loads keep their checks), and a slice-outer loop order for decode (lm_head 33-39 against 48-54).
+ * <p>Measured (single thread, GFLOP per thread-CPU-second, best of alternating calls with the previous version in
+ * one JVM, machine load 3-14 from other builds, November 2026). In one JVM the previous version of this class
+ * (whole-k panels, packing per task, fresh arrays per call) ran 29-31 on every prefill shape and 27-28 on decode,
+ * this one 67-73 on prefill and 41-60 on decode (fc2 41, qkv 60, fc1 49, lm_head 46). In later JVMs the previous
+ * version got a good C2 compilation and ran 70-78 on the k = 768 prefill shapes against this one's 64-73, 37-52 on
+ * prefill fc2 (k = 3072) against 55-66, and the same 50-57 on decode fc1. So this version wins on k = 3072 and
+ * depends less on the compilation, and is about 5% behind the previous one at its best on k = 768. The
+ * micro-kernel alone on L1-resident data reached 80-90. Tried and dropped: broadcasting w straight from the
+ * segment in decode instead of copying it (lm_head 31-33 against 43-49: segment loads keep their checks), and a
+ * slice-outer loop order for decode (lm_head 33-39 against 48-54).
  *
  * <p>Batch invariance: whichever operand is packed and wherever the element sits, out[i][j] is the chain
  * {@code acc = fma(x[i][p], w[j][p], acc)} for p = 0, 1, ..., k-1 from acc = +0, then {@code acc + bias[j]}. Slicing
