@@ -49,7 +49,9 @@ class CpuKernelsTest {
             "100, 257, 3, true", "4, 4, 16, false", "5, 7, 8, true", "257, 33, 17, false", "64, 48, 768, true",
             "37, 70, 3072, true", "1, 101, 768, false", "8, 9, 15, true",
             // decode-like: few rows, many columns per task, so x is the packed operand and w rows are broadcast
-            "20, 1000, 33, true", "32, 800, 768, true", "7, 500, 100, false", "33, 2000, 17, true"})
+            "20, 1000, 33, true", "32, 800, 768, true", "7, 500, 100, false", "33, 2000, 17, true",
+            // many rows and more than one column group of panels (> 96 columns), k over two slices
+            "257, 200, 300, true", "400, 390, 520, false"})
     void linearMatchesOracle(int m, int n, int k, boolean withBias) {
         var random = new SplittableRandom(31L * m + 7L * n + k);
         float[] x = randomArray(random, m * k);
@@ -73,7 +75,8 @@ class CpuKernelsTest {
 
     /** One row computed alone must be bitwise the row computed in a batch, whatever the thread count. */
     @ParameterizedTest(name = "m={0} n={1} k={2}")
-    @CsvSource({"37, 70, 100", "64, 48, 768", "9, 13, 7", "33, 5, 3072", "32, 800, 100", "17, 1500, 768"})
+    @CsvSource({"37, 70, 100", "64, 48, 768", "9, 13, 7", "33, 5, 3072", "32, 800, 100", "17, 1500, 768",
+            "300, 200, 520"})
     void linearIsBatchInvariant(int m, int n, int k) {
         var random = new SplittableRandom(m * 1000L + n + k);
         float[] x = randomArray(random, m * k);
