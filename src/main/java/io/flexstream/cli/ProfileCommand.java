@@ -207,10 +207,16 @@ public final class ProfileCommand implements Callable<Integer> {
         }
     }
 
-    /** Work units per second: the median of five timed runs after two warm-ups. */
+    /**
+     * Work units per second: the median of five timed runs after at least a second of warm-up runs. A small shape's
+     * first calls run code the JIT has not compiled yet (C2 compiles a path only after many calls), which measured
+     * the decode-shaped linear at a third of its steady rate with two warm-up calls.
+     */
     private static double rate(double work, LongSupplier nanosOfOneRun) {
-        nanosOfOneRun.getAsLong();
-        nanosOfOneRun.getAsLong();
+        long warmedNanos = 0;
+        for (int runs = 0; runs < 3 || warmedNanos < 1_000_000_000L; runs++) {
+            warmedNanos += nanosOfOneRun.getAsLong();
+        }
         long[] runs = new long[5];
         for (int i = 0; i < runs.length; i++) {
             runs[i] = nanosOfOneRun.getAsLong();
