@@ -21,14 +21,14 @@ import java.util.function.IntConsumer;
  * Loops must not be nested (a task must not call {@link #parallelFor}); kernel calls from several threads at once
  * are serialized.
  */
-final class WorkerPool implements AutoCloseable {
+public final class WorkerPool implements AutoCloseable {
 
     private final int threads;
     private final Thread[] helpers;
     private final BlockingQueue<Runnable> jobs;
     private volatile boolean closed;
 
-    WorkerPool(int threads) {
+    public WorkerPool(int threads) {
         if (threads < 1) {
             throw new IllegalArgumentException("threads must be >= 1, got " + threads);
         }
@@ -40,12 +40,12 @@ final class WorkerPool implements AutoCloseable {
         }
     }
 
-    int threads() {
+    public int threads() {
         return threads;
     }
 
     /** Runs {@code body.accept(task)} for every task in [0, count), on all threads; returns when all are done. */
-    synchronized void parallelFor(int count, IntConsumer body) {
+    public synchronized void parallelFor(int count, IntConsumer body) {
         if (closed) {
             throw new IllegalStateException("kernel worker pool is closed");
         }

@@ -1,19 +1,13 @@
 package io.flexstream.quant;
 
 import io.flexstream.kernel.MaskedSoftmax;
+import io.flexstream.kernel.WorkerPool;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Causal multi-head attention against a 4-bit KV cache, read compressed: the contract of
@@ -40,20 +34,12 @@ public final class QuantizedAttention implements AutoCloseable {
     private static final ValueLayout.OfFloat F32 = QuantizedMatrix.F32;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-    private final int threads;
-    private final ExecutorService pool;
+    /** Sequences are handed out one at a time to the pool's threads (the caller's included). */
+    private final WorkerPool pool;
 
-    /** A kernel running on {@code threads} threads (the caller's included); 1 means no pool. */
+    /** A kernel running on {@code threads} threads (the caller's included). */
     public QuantizedAttention(int threads) {
-        if (threads < 1) {
-            throw new IllegalArgumentException("threads must be >= 1, got " + threads);
-        }
-        this.threads = threads;
-        this.pool = threads > 1 ? Executors.newFixedThreadPool(threads - 1, r -> {
-            Thread t = new Thread(r, "quant-attention");
-            t.setDaemon(true);
-            return t;
-        }) : null;
+        this.pool = new WorkerPool(threads);
     }
 
     /** Geometry of one call. */
@@ -81,17 +67,13 @@ public final class QuantizedAttention implements AutoCloseable {
         }
         Shape shape = new Shape(batch, qLen, kvLen, capacity, format);
         boolean vector = vectorized(format);
-        AtomicInteger next = new AtomicInteger();
-        Runnable worker = () -> {
-            for (int b; (b = next.getAndIncrement()) < batch; ) {
-                if (vector) {
-                    sequenceVector(q, kCache, vCache, keyValid, out, shape, b);
-                } else {
-                    sequenceScalar(q, kCache, vCache, keyValid, out, shape, b);
-                }
+        pool.parallelFor(batch, b -> {
+            if (vector) {
+                sequenceVector(q, kCache, vCache, keyValid, out, shape, b);
+            } else {
+                sequenceScalar(q, kCache, vCache, keyValid, out, shape, b);
             }
-        };
-        runParallel(worker, batch);
+        });
     }
 
     /** The scalar twin of {@link #attention}, single-threaded, element by element. */
@@ -288,29 +270,8 @@ public final class QuantizedAttention implements AutoCloseable {
         }
     }
 
-    private void runParallel(Runnable worker, int tasks) {
-        int helpers = pool == null ? 0 : Math.min(threads, tasks) - 1;
-        List<Future<?>> futures = new ArrayList<>(Math.max(0, helpers));
-        for (int h = 0; h < helpers; h++) {
-            futures.add(pool.submit(worker));
-        }
-        worker.run();
-        try {
-            for (Future<?> f : futures) {
-                f.get();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted in quantized attention", e);
-        } catch (ExecutionException e) {
-            throw new IllegalStateException("quantized attention worker failed", e.getCause());
-        }
-    }
-
     @Override
     public void close() {
-        if (pool != null) {
-            pool.shutdownNow();
-        }
+        pool.close();
     }
 }
