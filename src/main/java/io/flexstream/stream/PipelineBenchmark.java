@@ -71,8 +71,7 @@ public final class PipelineBenchmark {
 
     /** One timed pass: new tokens, wall seconds and, for a Kafka pass, the seconds spent inside generate. */
     /**
-     * @param cpuSeconds CPU seconds per thread group during the pass (see {@link #threadGroup}), largest first; empty
-     *                   for engine-alone passes
+     * @param cpuSeconds CPU seconds per thread group during the pass (see {@link #threadGroup}), largest first
      */
     public record Pass(long tokens, double seconds, double generateSeconds, Map<String, Double> cpuSeconds) {
         public double tokensPerSecond() {
@@ -147,6 +146,7 @@ public final class PipelineBenchmark {
                 engine.add(alone);
                 out.printf("engine alone  %d: %d new tokens in %6.2f s = %7.1f tokens/s%n", i + 1, alone.tokens(),
                         alone.seconds(), alone.tokensPerSecond());
+                out.println("  CPU during the pass: " + cpuLine(alone.cpuSeconds()));
                 if (i == options.repeats()) {
                     break;
                 }
@@ -167,6 +167,9 @@ public final class PipelineBenchmark {
         return result;
     }
 
+    /** The thread group of generation: the node's engine thread (or the benchmark's, alone) and the kernel workers. */
+    static final String ENGINE_GROUP = "engine (generation)";
+
     /**
      * The group a thread's CPU is reported under: the engine thread and its kernel workers together, every other
      * thread by its name without the trailing number (the broker's request handlers, network threads, the clients'
@@ -174,7 +177,7 @@ public final class PipelineBenchmark {
      */
     static String threadGroup(String name) {
         if (name.equals("flexstream-engine") || name.startsWith("flexstream-kernel-")) {
-            return "engine (generation)";
+            return ENGINE_GROUP;
         }
         return name.replaceAll("[-_ ]*\\d+$", "");
     }
@@ -184,9 +187,9 @@ public final class PipelineBenchmark {
         if (cpuSeconds.isEmpty()) {
             return "not measured (this JVM does not report per-thread CPU time)";
         }
-        double engine = cpuSeconds.getOrDefault("engine (generation)", 0.0);
+        double engine = cpuSeconds.getOrDefault(ENGINE_GROUP, 0.0);
         double others = cpuSeconds.values().stream().mapToDouble(Double::doubleValue).sum() - engine;
-        String top = cpuSeconds.entrySet().stream().filter(e -> !e.getKey().equals("engine (generation)")).limit(5)
+        String top = cpuSeconds.entrySet().stream().filter(e -> !e.getKey().equals(ENGINE_GROUP)).limit(5)
                 .map(e -> String.format(Locale.ROOT, "%s %.2f s", e.getKey(), e.getValue()))
                 .collect(Collectors.joining(", "));
         return String.format(Locale.ROOT, "engine (generation) %.2f s, all other threads %.2f s (largest: %s)",
@@ -204,6 +207,7 @@ public final class PipelineBenchmark {
 
     private static Pass engineAlone(Generator generator, List<GenerationRequest> requests, int batchSize)
             throws InvalidRequestException {
+        ThreadCpuSample cpuBefore = ThreadCpuSample.take();
         long start = System.nanoTime();
         MicroBatcher<PreparedPrompt> batcher = new MicroBatcher<>(BatchSizer.fixed(batchSize), 0,
                 p -> p.tokenIds().length);
@@ -218,7 +222,10 @@ public final class PipelineBenchmark {
             }
         }
         long nanos = System.nanoTime() - start;
-        return new Pass(tokens, nanos / 1e9, nanos / 1e9, Map.of());
+        // Here the calling thread generates: it counts with the engine. The broker is up (idle) during these passes.
+        Map<String, Double> cpu = ThreadCpuSample.take().since(cpuBefore,
+                name -> name.equals(Thread.currentThread().getName()) ? ENGINE_GROUP : threadGroup(name));
+        return new Pass(tokens, nanos / 1e9, nanos / 1e9, cpu);
     }
 
     /** The broker, the node under test, a producer and a completion reader, shared by every Kafka pass. */
