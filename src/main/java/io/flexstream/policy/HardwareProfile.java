@@ -71,13 +71,13 @@ public record HardwareProfile(String name, String description,
 
     /**
      * Values for keys that profile files written before the key existed lack, so those files keep loading. The disk
-     * request times are the medians {@code flexstream profile} measured on the 2-core development VM (virtio disk,
-     * O_DIRECT, load 1-2): a request's latency on a virtualised disk, where a local NVMe drive would be several times
-     * faster. Every other key is required.
+     * request times are what {@code flexstream profile} measured on the 2-core development VM (virtio disk, O_DIRECT,
+     * 4 KiB requests, load 2-4): 29-56 us per read and 35-75 us per write over nine runs, about 40 us each; a local
+     * NVMe drive is faster, a network disk slower. Every other key is required.
      */
     static final Map<String, Double> DEFAULTS_FOR_OLDER_FILES = Map.of(
-            "diskReadRequestSeconds", 100e-6,
-            "diskWriteRequestSeconds", 100e-6);
+            "diskReadRequestSeconds", 40e-6,
+            "diskWriteRequestSeconds", 40e-6);
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(SerializationFeature.INDENT_OUTPUT)
