@@ -9,9 +9,12 @@ package io.flexstream.policy;
  * step's new key row and value row (two calls) after it; prefill writes the prompt's rows once. The disk tier
  * (DiskTier) works in {@link #BLOCK}-byte blocks:
  * <ul>
- *   <li>a read from a block-aligned offset (a sequence's cache starts one at a block boundary in the file and in the
- *   working buffer when its bytes are a multiple of the block, as for every OPT shape) fetches its whole blocks
- *   straight into place, one request per {@link #CHUNK}, and its partial last block through staging, one more;</li>
+ *   <li>a read from a block-aligned offset fetches its whole blocks straight into place, one request per
+ *   {@link #CHUNK}, and its partial last block through staging, one more. A sequence's cache starts at a block
+ *   boundary in the file and in the working buffer when its bytes (capacity x row bytes) are a multiple of the block:
+ *   always for fp32 rows of hidden >= 1024, for OPT-125M fp32 (3 KiB rows) when the capacity is a multiple of 4, as
+ *   bench policy's 48. Otherwise the disk tier stages the whole read (one request) and this count is up to one
+ *   request high per read;</li>
  *   <li>a write whose span begins or ends inside a block first reads that block (read-modify-write: one read request
  *   per such edge), then writes the block-rounded span, one request per {@link #STAGING} bytes.</li>
  * </ul>
