@@ -135,9 +135,9 @@ public final class ProfileCommand implements Callable<Integer> {
      * step for the whole run. This does the same with {@link #DISK_FILES} layer-sized files and reports the rate of
      * the re-reads, not of the first reads after writing. On the 2-core development VM (virtio disk, O_DIRECT, load
      * 2-4) that rate was about 0.6 GB/s in some runs and 2.1-2.8 GB/s in others minutes apart, with the same code
-     * (a cause outside the guest: the slow value is nearly constant, 0.61-0.62 GB/s, as a throttled virtual disk
-     * would give, and the fast one is above what the guest saw from a cold disk); data content, file size (112 MiB
-     * to 1.8 GiB) and request size made no difference. A profile catches one state; several files at least sample
+     * (the slow value 0.58-0.62 GB/s in seven runs; a 45 s sustained re-read of 16 such files, 39 GB, ran at
+     * 0.8-1.0 GB/s throughout, so it is neither a warm-up nor a burst allowance; the cause is outside the guest and
+     * was not found); data content, file size (112 MiB to 1.8 GiB) and request size made no difference. A profile catches one state; several files at least sample
      * the state as the engine's layer files meet it. The files are then re-read while the kernels compute, as the engine prefetches during
      * compute; that rate is the profile's diskToHost. Last, small requests: 4 KiB aligned reads and writes, the size
      * of the engine's per-token KV cache I/O (DiskCacheRequests in the policy package counts them), whose time is
