@@ -12,7 +12,9 @@ import picocli.CommandLine.Option;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.function.LongSupplier;
@@ -71,44 +73,45 @@ public final class ProfileCommand implements Callable<Integer> {
             deviceToHost = rate(copyBytes, () -> time(() -> MemorySegment.copy(d.segment(), 0, h.segment(), 0,
                     copyBytes)));
         }
-        step("[3/6] disk tier (O_DIRECT) reads and writes");
-        double[] disk = diskRates(null);
         double prefill;
         double decode;
         double stream;
         double attentionPrefill;
         double attentionDecode;
-        double diskWhileComputing;
+        DiskRates disk;
         try (CpuKernels kernels = new CpuKernels()) {
-            step("[4/6] linear at prefill and decode shapes with " + kernels.name());
+            step("[3/6] linear at prefill and decode shapes with " + kernels.name());
             prefill = linearFlops(kernels, 1024, hidden, hidden);
             decode = linearFlops(kernels, 32, 4 * hidden, hidden);
             // One input row: the time is the weight read; bytes of weights per second. The matrix is 256 MiB so
             // that it streams from memory as a model's layers do, not from the last-level cache.
             int streamRows = (int) ((256L << 20) / (4L * hidden));
             stream = linearFlops(kernels, 1, streamRows, hidden) / 2 * 4;
-            step("[5/6] attention at prefill and decode shapes");
+            step("[4/6] attention at prefill and decode shapes");
             attentionPrefill = attentionFlops(kernels, 4, 256, 256);
             attentionDecode = attentionFlops(kernels, 32, 1, 512);
-            step("[6/6] disk tier reads while the kernels compute");
-            diskWhileComputing = diskRates(kernels)[0];
+            disk = diskRates(kernels);
         }
         // The engine reads weights from disk while it computes, so the rate that predicts it is the loaded one: on
         // VMs whose disk I/O needs CPU time the two differ (e.g. 2 cores: 0.6 GB/s quiet, 0.34 GB/s computing).
         HardwareProfile profile = new HardwareProfile(name,
                 String.format(java.util.Locale.ROOT, "measured by flexstream profile on %s (CPU backend, fp32); "
-                        + "disk read %.2f GB/s quiet, %.2f GB/s while computing (the latter is diskToHost)",
-                        MachineInfo.describe(), disk[0] / 1e9, diskWhileComputing / 1e9),
+                        + "disk re-read %.2f GB/s quiet, %.2f GB/s while computing (the latter is diskToHost); "
+                        + "small O_DIRECT request %.0f us read, %.0f us write",
+                        MachineInfo.describe(), disk.read / 1e9, disk.readComputing / 1e9, disk.readRequest * 1e6,
+                        disk.writeRequest * 1e6),
                 Sizes.parse(deviceMem), Sizes.parse(hostMem), Sizes.parse(diskMem),
-                hostToDevice, deviceToHost, deviceToHost, diskWhileComputing, disk[1], disk[1], disk[1],
+                hostToDevice, deviceToHost, deviceToHost, disk.readComputing, disk.write, disk.write, disk.write,
                 prefill, decode, attentionPrefill, attentionDecode, attentionDecode, 0, 0, 0,
-                decode / 2, stream);
+                decode / 2, stream, disk.readRequest, disk.writeRequest);
         profile.write(output);
-        System.out.printf("host->device %.1f GB/s, device->host %.1f GB/s, disk read %.2f GB/s (%.2f GB/s while "
-                        + "computing), disk write %.2f GB/s, linear %.1f / %.1f GFLOP/s (prefill / decode), weight "
-                        + "stream %.1f GB/s, attention %.1f / %.1f GFLOP/s%n",
-                hostToDevice / 1e9, deviceToHost / 1e9, disk[0] / 1e9, diskWhileComputing / 1e9, disk[1] / 1e9,
-                prefill / 1e9, decode / 1e9, stream / 1e9, attentionPrefill / 1e9, attentionDecode / 1e9);
+        System.out.printf("host->device %.1f GB/s, device->host %.1f GB/s, disk re-read %.2f GB/s (%.2f GB/s while "
+                        + "computing), disk write %.2f GB/s, small disk request %.0f us read / %.0f us write, linear "
+                        + "%.1f / %.1f GFLOP/s (prefill / decode), weight stream %.1f GB/s, attention %.1f / %.1f "
+                        + "GFLOP/s%n",
+                hostToDevice / 1e9, deviceToHost / 1e9, disk.read / 1e9, disk.readComputing / 1e9, disk.write / 1e9,
+                disk.readRequest * 1e6, disk.writeRequest * 1e6, prefill / 1e9, decode / 1e9, stream / 1e9,
+                attentionPrefill / 1e9, attentionDecode / 1e9);
         System.out.println("wrote " + output + " (use: flexstream policy --hardware " + output
                 + " --element-bytes 4 ...)");
         return 0;
@@ -119,50 +122,98 @@ public final class ProfileCommand implements Callable<Integer> {
     }
 
     /**
-     * O_DIRECT read and write rates of the disk tier, {read, write} bytes per second; with {@code load} non-null the
-     * kernels run a linear in a loop on another thread meanwhile (as the engine computes while it prefetches).
+     * What the disk tier does for the engine: bytes per second of large writes and of re-reads (quiet and while the
+     * kernels compute), seconds per small request.
      */
-    private double[] diskRates(CpuKernels load) throws InterruptedException {
-        long bytes = 512L << 20;
-        DiskTier disk = new DiskTier(offloadDir, bytes, true);
-        MemoryTier staging = new MemoryTier(TierKind.HOST, 32L << 20);
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-        Thread computing = null;
-        if (load != null) {
-            computing = Thread.ofPlatform().daemon().name("profile-load").start(() -> {
-                int m = 32;
-                try (MemoryTier.Buffer x = scratch((long) m * hidden); MemoryTier.Buffer w = scratch(4L * hidden * hidden);
-                     MemoryTier.Buffer out = scratch(4L * m * hidden)) {
-                    fill(x.segment());
-                    fill(w.segment());
-                    while (!stop.get()) {
-                        load.linear(x.segment(), w.segment(), null, out.segment(), m, 4 * hidden, hidden);
-                    }
-                }
-            });
-        }
-        try (DiskTier.Region region = disk.allocate(bytes, "profile");
-             MemoryTier.Buffer buffer = staging.allocate(32L << 20, "profile")) {
-            double write = rate(bytes, () -> time(() -> {
-                for (long at = 0; at < bytes; at += buffer.bytes()) {
-                    region.write(at, buffer.segment(), 0, buffer.bytes());
-                }
-            }));
-            double read = rate(bytes, () -> time(() -> {
-                for (long at = 0; at < bytes; at += buffer.bytes()) {
-                    region.read(at, buffer.segment(), 0, buffer.bytes());
-                }
-            }));
+    private record DiskRates(double write, double read, double readComputing, double readRequest,
+                             double writeRequest) {
+    }
+
+    /**
+     * The disk tier's rates as the engine meets them. The engine keeps its disk-resident weights in one file per layer
+     * (a disk tier region each), writes them once and then re-reads every file, one call per layer, every token
+     * step for the whole run. This does the same with {@link #DISK_FILES} layer-sized files and reports the rate of
+     * the re-reads, not of the first reads after writing. On the 2-core development VM (virtio disk, O_DIRECT, load
+     * 2-4) that rate was about 0.6 GB/s in some runs and 2.1-2.8 GB/s in others minutes apart, with the same code
+     * (the slow value 0.58-0.62 GB/s in seven runs; a 45 s sustained re-read of 16 such files, 39 GB, ran at
+     * 0.8-1.0 GB/s throughout, so it is neither a warm-up nor a burst allowance; the cause is outside the guest and
+     * was not found); data content, file size (112 MiB to 1.8 GiB) and request size made no difference. A profile catches one state; several files at least sample
+     * the state as the engine's layer files meet it. The files are then re-read while the kernels compute, as the engine prefetches during
+     * compute; that rate is the profile's diskToHost. Last, small requests: 4 KiB aligned reads and writes, the size
+     * of the engine's per-token KV cache I/O (DiskCacheRequests in the policy package counts them), whose time is
+     * latency, not bandwidth.
+     */
+    private DiskRates diskRates(CpuKernels kernels) throws InterruptedException {
+        DiskTier disk = new DiskTier(offloadDir, DISK_FILES * DISK_FILE_BYTES, true);
+        MemoryTier staging = new MemoryTier(TierKind.HOST, DISK_FILE_BYTES);
+        List<DiskTier.Region> files = new ArrayList<>();
+        try (MemoryTier.Buffer buffer = staging.allocate(DISK_FILE_BYTES, "profile")) {
+            for (int i = 0; i < DISK_FILES; i++) {
+                files.add(disk.allocate(DISK_FILE_BYTES, "profile layer " + i));
+            }
+            // Weights, not zeros: what the engine writes.
+            fill(buffer.segment());
+            step("[5/6] disk tier (O_DIRECT): layer-sized files written and re-read; small requests");
+            long all = DISK_FILES * DISK_FILE_BYTES;
+            double write = rate(all, () -> time(() -> files.forEach(f -> f.write(0, buffer.segment(), 0, f.bytes()))));
+            double read = rate(all, () -> time(() -> files.forEach(f -> f.read(0, buffer.segment(), 0, f.bytes()))));
+            DiskTier.Region first = files.getFirst();
+            double readRequest = 1 / rate(1, () -> time(() -> smallRequests(first, buffer, false))) / SMALL_REQUESTS;
+            double writeRequest = 1 / rate(1, () -> time(() -> smallRequests(first, buffer, true))) / SMALL_REQUESTS;
             if (!disk.direct()) {
                 System.err.println("profile: WARNING O_DIRECT unavailable in " + offloadDir
                         + ": disk rates include the page cache");
             }
-            return new double[] {read, write};
+            step("[6/6] disk tier re-reads while the kernels compute");
+            double readComputing = whileComputing(kernels, () -> rate(all, () -> time(() ->
+                    files.forEach(f -> f.read(0, buffer.segment(), 0, f.bytes())))));
+            return new DiskRates(write, read, readComputing, readRequest, writeRequest);
+        } finally {
+            files.forEach(DiskTier.Region::close);
+            disk.close();
+        }
+    }
+
+    /** Layer-sized files, more than a small model has layers (see {@link #diskRates}). */
+    private static final int DISK_FILES = 16;
+    /** Bytes per file, one read or write call each: about one layer of a small model (OPT-125M fp32: 28 MiB). */
+    private static final long DISK_FILE_BYTES = 32L << 20;
+    /** Small requests per timed run. */
+    private static final int SMALL_REQUESTS = 256;
+
+    /** {@link #SMALL_REQUESTS} 4 KiB aligned requests at spread-out offsets, one at a time as the engine issues them. */
+    private static void smallRequests(DiskTier.Region region, MemoryTier.Buffer buffer, boolean write) {
+        long block = 4096;
+        long stride = region.bytes() / SMALL_REQUESTS / block * block;
+        for (int i = 0; i < SMALL_REQUESTS; i++) {
+            if (write) {
+                region.write(i * stride, buffer.segment(), 0, block);
+            } else {
+                region.read(i * stride, buffer.segment(), 0, block);
+            }
+        }
+    }
+
+    /** Runs {@code measurement} while a decode-shaped linear runs in a loop on the kernels' threads. */
+    private double whileComputing(CpuKernels kernels, java.util.function.DoubleSupplier measurement)
+            throws InterruptedException {
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread computing = Thread.ofPlatform().daemon().name("profile-load").start(() -> {
+            int m = 32;
+            try (MemoryTier.Buffer x = scratch((long) m * hidden); MemoryTier.Buffer w = scratch(4L * hidden * hidden);
+                 MemoryTier.Buffer out = scratch(4L * m * hidden)) {
+                fill(x.segment());
+                fill(w.segment());
+                while (!stop.get()) {
+                    kernels.linear(x.segment(), w.segment(), null, out.segment(), m, 4 * hidden, hidden);
+                }
+            }
+        });
+        try {
+            return measurement.getAsDouble();
         } finally {
             stop.set(true);
-            if (computing != null) {
-                computing.join();
-            }
+            computing.join();
         }
     }
 

@@ -35,11 +35,14 @@ import static io.flexstream.policy.LpVariable.WN;
  *   storage precision ({@link Calibration#elementBytes}: fp16, or fp32 on the CPU backend). Compression stores and
  *   moves weights and cache at {@link Calibration#compressedBytesPerElement} (0.28x of fp16) and costs dequantization
  *   time at {@link HardwareProfile#dequantizeElementsPerSecond}. Without attention delegation the off-device cache is moved to
- *   the device each token. Two terms FlexGen leaves out: the LM head (vocab x hidden, as large as several layers of a
+ *   the device each token. Terms FlexGen leaves out: the LM head (vocab x hidden, as large as several layers of a
  *   small model) is counted, spread over the layers; and a GPU batch's matrix products never take less than streaming
  *   the layer's weights from device memory once ({@link HardwareProfile#weightStreamBytesPerSecond}), which is what
- *   makes small decode batches memory bound even when everything fits on the device. The memory rows are FlexGen's
- *   with these byte sizes. {@code flexstream bench policy} checks the predictions against measured runs.</li>
+ *   makes small decode batches memory bound even when everything fits on the device. A third: a disk-resident
+ *   sequence's cache moves in small O_DIRECT requests (a few KiB per token row), whose fixed latency
+ *   ({@link HardwareProfile#diskReadRequestSeconds}, {@link HardwareProfile#diskWriteRequestSeconds}) is counted per
+ *   request as the engine issues them ({@link DiskCacheRequests}). The memory rows are FlexGen's with these byte
+ *   sizes. {@code flexstream bench policy} checks the predictions against measured runs.</li>
  * </ul>
  */
 public final class CostModel {
@@ -150,6 +153,11 @@ public final class CostModel {
     private record Sizes(double s, double n, double h1, double h2, double nh, double l, double gbs, double bls,
                          double weightBytes, double cacheFactor, double hiddenFactor) {
 
+        /** Bytes of one token's keys (or values) of one layer as stored: a row of the cache. */
+        long cacheRowBytes() {
+            return Math.round(2 * h1 * cacheFactor);
+        }
+
         /** Average decode context, FlexGen's s + n/2. */
         double ctx() {
             return s + n / 2;
@@ -226,7 +234,9 @@ public final class CostModel {
         t.put("device->host", LinearForm.sum(cacheNew / hw.deviceToHostCache(), CC, CN)
                 .plus(LinearForm.sum(hidden / hw.deviceToHostHidden(), HC, HN)));
         t.put("disk->host", LinearForm.of(WN, z.weightBytes / hw.diskToHost()).plus(HN, hidden / hw.diskToHost()));
-        t.put("host->disk", LinearForm.of(CN, cacheNew / hw.hostToDiskCachePrefill()).plus(HN, hidden / hw.hostToDiskHiddenPrefill()));
+        t.put("host->disk", LinearForm.of(CN, cacheNew / hw.hostToDiskCachePrefill()
+                        + z.bls * requestSeconds(DiskCacheRequests.prefill((int) z.s, z.cacheRowBytes())))
+                .plus(HN, hidden / hw.hostToDiskHiddenPrefill()));
         t.put("compute", LinearForm.constant(flexStreamPrefillCompute(z, w) + dequant / hw.dequantizeElementsPerSecond()));
         return t;
     }
@@ -281,11 +291,25 @@ public final class CostModel {
         Map<String, LinearForm> t = new LinkedHashMap<>();
         t.put("host->device", h2d);
         t.put("device->host", d2h);
-        t.put("disk->host", LinearForm.of(CN, cacheRead / hw.diskToHost()).plus(HN, hidden / hw.diskToHost())
+        // A disk-resident sequence's cache moves in requests of a few KiB (DiskCacheRequests): each one's fixed
+        // latency is charged on top of the bytes at the link's bandwidth, loads on the read side and stores (with
+        // their read-modify-write of edge blocks) on the write side, which run on separate I/O threads.
+        double loadLatency = z.bls * requestSeconds(DiskCacheRequests.decodeLoad((int) z.s, (int) z.n,
+                z.cacheRowBytes()));
+        double storeLatency = z.bls * requestSeconds(DiskCacheRequests.decodeStore((int) z.s, (int) z.n,
+                z.cacheRowBytes()));
+        t.put("disk->host", LinearForm.of(CN, cacheRead / hw.diskToHost() + loadLatency)
+                .plus(HN, hidden / hw.diskToHost())
                 .plus(WN, z.weightBytes / hw.diskToHost()));
-        t.put("host->disk", LinearForm.of(CN, cacheNew / hw.hostToDiskDecode()).plus(HN, hidden / hw.hostToDiskDecode()));
+        t.put("host->disk", LinearForm.of(CN, cacheNew / hw.hostToDiskDecode() + storeLatency)
+                .plus(HN, hidden / hw.hostToDiskDecode()));
         t.put("compute", comp);
         return t;
+    }
+
+    /** Fixed time of the requests (bandwidth excluded): reads and writes at the profile's per-request latency. */
+    private double requestSeconds(DiskCacheRequests.Counts c) {
+        return c.reads() * hw.diskReadRequestSeconds() + c.writes() * hw.diskWriteRequestSeconds();
     }
 
     // ---- Peak memory (FLEXGEN.md 3.6; the FlexStream mode uses its own byte sizes) -------------------------------------

@@ -1,14 +1,17 @@
 package io.flexstream.policy;
 
 import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 
 /**
  * The machine constants the cost model needs. All values are in base units: BYTES, BYTES PER SECOND, FLOP PER SECOND
@@ -44,6 +47,10 @@ import java.nio.file.Path;
  *                                     of weights per second): the floor of a linear's time however few rows it has,
  *                                     which is what makes small decode batches memory bound; FlexStream cost mode
  *                                     only
+ * @param diskReadRequestSeconds       fixed time of one small O_DIRECT read request of the disk tier (a 4 KiB block),
+ *                                     beyond its bytes at {@code diskToHost}; FlexStream cost mode only
+ * @param diskWriteRequestSeconds      fixed time of one small O_DIRECT write request of the disk tier (a 4 KiB
+ *                                     block), beyond its bytes at the host to disk bandwidth; FlexStream cost mode only
  */
 public record HardwareProfile(String name, String description,
                               long deviceMemoryBytes, long hostMemoryBytes, long diskBytes,
@@ -54,12 +61,23 @@ public record HardwareProfile(String name, String description,
                               double attentionFlopsPrefill, double attentionFlopsDecode,
                               double hostAttentionFlops,
                               double cpuCorrectionC1, double cpuCorrectionC2, double cpuCorrectionC3,
-                              double dequantizeElementsPerSecond, double weightStreamBytesPerSecond) {
+                              double dequantizeElementsPerSecond, double weightStreamBytesPerSecond,
+                              double diskReadRequestSeconds, double diskWriteRequestSeconds) {
 
     /** FlexGen's GB (utils.py): 2^30 bytes. */
     public static final double GIB = 1L << 30;
     /** FlexGen's T of TFLOPS: 10^12. */
     public static final double TERA = 1e12;
+
+    /**
+     * Values for keys that profile files written before the key existed lack, so those files keep loading. The disk
+     * request times are what {@code flexstream profile} measured on the 2-core development VM (virtio disk, O_DIRECT,
+     * 4 KiB requests, load 2-4): 29-56 us per read and 35-75 us per write over nine runs, about 40 us each; a local
+     * NVMe drive is faster, a network disk slower. Every other key is required.
+     */
+    static final Map<String, Double> DEFAULTS_FOR_OLDER_FILES = Map.of(
+            "diskReadRequestSeconds", 40e-6,
+            "diskWriteRequestSeconds", 40e-6);
 
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(SerializationFeature.INDENT_OUTPUT)
@@ -85,6 +103,15 @@ public record HardwareProfile(String name, String description,
         positive(name, "hostAttentionFlops", hostAttentionFlops);
         positive(name, "dequantizeElementsPerSecond", dequantizeElementsPerSecond);
         positive(name, "weightStreamBytesPerSecond", weightStreamBytesPerSecond);
+        notNegative(name, "diskReadRequestSeconds", diskReadRequestSeconds);
+        notNegative(name, "diskWriteRequestSeconds", diskWriteRequestSeconds);
+    }
+
+    private static void notNegative(String profile, String key, double v) {
+        if (!(v >= 0) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException("hardware profile " + profile + ": " + key + " must be a finite number"
+                    + " >= 0 (seconds), got " + v);
+        }
     }
 
     private static void positive(String profile, String key, double v) {
@@ -101,7 +128,7 @@ public record HardwareProfile(String name, String description,
         boolean looksLikePath = nameOrFile.contains("/") || nameOrFile.endsWith(".json");
         if (!looksLikePath) {
             try (InputStream in = HardwareProfile.class.getResourceAsStream("hardware/" + nameOrFile + ".json")) {
-                if (in != null) return JSON.readValue(in, HardwareProfile.class);
+                if (in != null) return fromTree(JSON.readTree(in));
             } catch (IOException e) {
                 throw new UncheckedIOException("built-in hardware profile " + nameOrFile + " is unreadable", e);
             }
@@ -117,10 +144,21 @@ public record HardwareProfile(String name, String description,
 
     public static HardwareProfile read(Path file) {
         try {
-            return JSON.readValue(file.toFile(), HardwareProfile.class);
+            return fromTree(JSON.readTree(file.toFile()));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot read hardware profile " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /** Binds a parsed profile, first filling in {@link #DEFAULTS_FOR_OLDER_FILES} for keys the file lacks. */
+    private static HardwareProfile fromTree(JsonNode tree) throws IOException {
+        if (!(tree instanceof ObjectNode object)) {
+            throw new IOException("a hardware profile is a JSON object, got " + tree.getNodeType());
+        }
+        DEFAULTS_FOR_OLDER_FILES.forEach((key, value) -> {
+            if (!object.has(key)) object.put(key, value);
+        });
+        return JSON.treeToValue(object, HardwareProfile.class);
     }
 
     public void write(Path file) {
@@ -145,7 +183,7 @@ public record HardwareProfile(String name, String description,
                 deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill, hostToDiskDecode,
                 matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode, hostAttentionFlops,
                 cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
-                weightStreamBytesPerSecond);
+                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
     }
 
     /**

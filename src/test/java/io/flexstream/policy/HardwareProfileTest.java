@@ -41,7 +41,7 @@ class HardwareProfileTest {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
         assertEquals(1.0, t4.hostAttentionEfficiency(64, 4096), 1e-12);
         assertEquals(1 - 0.0328 * Math.log(64.0 / 48) / Math.log(2), t4.hostAttentionEfficiency(48, 7168), 1e-12);
-        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1);
+        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0);
         assertEquals(0.1, harsh.hostAttentionEfficiency(1, 64), 1e-12);
     }
 
@@ -57,6 +57,36 @@ class HardwareProfileTest {
     }
 
     @Test
+    void filesWithoutTheDiskRequestTimesGetTheDefaults(@TempDir Path dir) throws Exception {
+        HardwareProfile cpu = HardwareProfile.load("cpu-2core-estimate");
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        com.fasterxml.jackson.databind.node.ObjectNode tree =
+                (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(cpu.toJson());
+        tree.remove(HardwareProfile.DEFAULTS_FOR_OLDER_FILES.keySet());
+        Path older = dir.resolve("older.json");
+        json.writeValue(older.toFile(), tree);
+        assertTrue(!Files.readString(older).contains("RequestSeconds"));
+        HardwareProfile read = HardwareProfile.read(older);
+        assertEquals(HardwareProfile.DEFAULTS_FOR_OLDER_FILES.get("diskReadRequestSeconds"),
+                read.diskReadRequestSeconds());
+        assertEquals(HardwareProfile.DEFAULTS_FOR_OLDER_FILES.get("diskWriteRequestSeconds"),
+                read.diskWriteRequestSeconds());
+        assertEquals(cpu.diskToHost(), read.diskToHost());
+        // A present value is kept, not replaced by the default.
+        Path newer = dir.resolve("newer.json");
+        tree.put("diskReadRequestSeconds", 0.25);
+        json.writeValue(newer.toFile(), tree);
+        assertEquals(0.25, HardwareProfile.read(newer).diskReadRequestSeconds());
+    }
+
+    @Test
+    void negativeRequestTimesAreRejectedByName() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, -1e-6));
+        assertTrue(e.getMessage().contains("diskWriteRequestSeconds"), e.getMessage());
+    }
+
+    @Test
     void unknownNameSaysWhatExists() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> HardwareProfile.load("a100-nope"));
         assertTrue(e.getMessage().contains("t4-flexgen"), e.getMessage());
@@ -65,7 +95,7 @@ class HardwareProfileTest {
     @Test
     void nonPositiveRatesAreRejectedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1));
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0));
         assertTrue(e.getMessage().contains("diskToHost"), e.getMessage());
     }
 

@@ -164,6 +164,30 @@ class PolicySearchTest {
     }
 
     @Test
+    void flexStreamTiesGoToTheLargerGpuBatch() {
+        // Cache pinned to a disk this slow: the disk term binds and grows with the block's sequences, so every
+        // (gbs, nb) of the largest block predicts the same tokens/s. The search must take the largest gbs of those.
+        HardwareProfile cpu = HardwareProfile.load("cpu-2core-estimate");
+        HardwareProfile slowDisk = new HardwareProfile("slow-disk", "", cpu.deviceMemoryBytes(), cpu.hostMemoryBytes(),
+                cpu.diskBytes(), cpu.hostToDevice(), cpu.deviceToHostCache(), cpu.deviceToHostHidden(), 1e7,
+                1e7, 1e7, 1e7, cpu.matmulFlopsPrefill(), cpu.matmulFlopsDecode(), cpu.attentionFlopsPrefill(),
+                cpu.attentionFlopsDecode(), cpu.hostAttentionFlops(), 0, 0, 0, cpu.dequantizeElementsPerSecond(),
+                cpu.weightStreamBytesPerSecond(), 40e-6, 40e-6);
+        Workload w = Workload.of(ModelShape.named("opt-125m"), 32, 16);
+        Pins pins = Pins.NONE.withMaxBlockSize(64).withShare(LpVariable.CG, 0).withShare(LpVariable.CC, 0);
+        PolicySearch fs = new PolicySearch(new CostModel(slowDisk, CostModel.Mode.FLEXSTREAM, 0.8,
+                CostModel.Calibration.FP32));
+        Solution best = fs.search(w, pins).best();
+        assertEquals(64, best.policy().blockSize(), best.policy().toString());
+        double tied = fs.solve(w, 8, 8, pins).orElseThrow().throughput();
+        assertEquals(best.throughput(), tied, 1e-9 * tied, "8x8 ties with the best: the case this is about");
+        assertEquals(64, best.policy().gpuBatchSize(), best.policy().toString());
+        // FlexGen mode keeps the first of equals (its published results depend on that).
+        Solution flexgen = new PolicySearch(new CostModel(slowDisk, CostModel.Mode.FLEXGEN)).search(w, pins).best();
+        assertTrue(flexgen.policy().gpuBatchSize() < 64, flexgen.policy().toString());
+    }
+
+    @Test
     void fp32CalibrationDoublesStoredBytes() {
         Workload w = Workload.of(ModelShape.named("opt-1.3b"), 128, 32);
         Policy onDisk = Policy.of(8, 2, "0 0 0 0 0 100", true);

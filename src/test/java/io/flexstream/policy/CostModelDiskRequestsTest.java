@@ -1,0 +1,67 @@
+package io.flexstream.policy;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The per-request latency of the disk tier's small cache I/O in the FlexStream cost mode, and only there. */
+class CostModelDiskRequestsTest {
+
+    private static final Workload W = Workload.of(ModelShape.named("opt-125m"), 32, 16);
+    private static final Policy CACHE_ON_DISK = Policy.of(16, 2, "100 0 0 0 100 0", false);
+    private static final Policy CACHE_IN_MEMORY = Policy.of(16, 2, "100 0 100 0 100 0", false);
+
+    /** The cpu-2core-estimate profile with the given request latencies. */
+    static HardwareProfile withRequestSeconds(Path dir, double read, double write) throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode tree = (ObjectNode) json.readTree(HardwareProfile.load("cpu-2core-estimate").toJson());
+        tree.put("diskReadRequestSeconds", read);
+        tree.put("diskWriteRequestSeconds", write);
+        Path file = dir.resolve("latency-" + read + "-" + write + ".json");
+        json.writeValue(file.toFile(), tree);
+        return HardwareProfile.read(file);
+    }
+
+    private static Formulation formulate(HardwareProfile hw, CostModel.Mode mode) {
+        return new CostModel(hw, mode, CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32).formulate(W, 16, 2);
+    }
+
+    @Test
+    void decodeChargesEachCacheRequestOnItsLink(@TempDir Path dir) throws Exception {
+        double read = 0.7e-3, write = 1.3e-3;   // large enough that the disk write side binds
+        Formulation none = formulate(withRequestSeconds(dir, 0, 0), CostModel.Mode.FLEXSTREAM);
+        Formulation some = formulate(withRequestSeconds(dir, read, write), CostModel.Mode.FLEXSTREAM);
+        long row = 768 * 4;
+        int sequences = 32;
+        DiskCacheRequests.Counts load = DiskCacheRequests.decodeLoad(32, 16, row);
+        DiskCacheRequests.Counts store = DiskCacheRequests.decodeStore(32, 16, row);
+        assertEquals(sequences * load.reads() * read,
+                some.decodeTerms().get("disk->host").coefficient(LpVariable.CN)
+                        - none.decodeTerms().get("disk->host").coefficient(LpVariable.CN), 1e-12);
+        assertEquals(sequences * (store.reads() * read + store.writes() * write),
+                some.decodeTerms().get("host->disk").coefficient(LpVariable.CN)
+                        - none.decodeTerms().get("host->disk").coefficient(LpVariable.CN), 1e-12);
+        DiskCacheRequests.Counts prefill = DiskCacheRequests.prefill(32, row);
+        assertEquals(sequences * (prefill.reads() * read + prefill.writes() * write),
+                some.prefillTerms().get("host->disk").coefficient(LpVariable.CN)
+                        - none.prefillTerms().get("host->disk").coefficient(LpVariable.CN), 1e-12);
+        // Only the disk share pays: weights on disk and cache in memory are unaffected.
+        assertEquals(none.decodeTerms().get("disk->host").coefficient(LpVariable.WN),
+                some.decodeTerms().get("disk->host").coefficient(LpVariable.WN), 0);
+        assertEquals(none.evaluate(CACHE_IN_MEMORY).throughput(), some.evaluate(CACHE_IN_MEMORY).throughput(), 0);
+        assertTrue(some.evaluate(CACHE_ON_DISK).throughput() < none.evaluate(CACHE_ON_DISK).throughput());
+    }
+
+    @Test
+    void flexGenModeIgnoresRequestLatency(@TempDir Path dir) throws Exception {
+        Formulation none = formulate(withRequestSeconds(dir, 0, 0), CostModel.Mode.FLEXGEN);
+        Formulation huge = formulate(withRequestSeconds(dir, 1, 1), CostModel.Mode.FLEXGEN);
+        assertEquals(none.evaluate(CACHE_ON_DISK), huge.evaluate(CACHE_ON_DISK));
+    }
+}
