@@ -68,46 +68,46 @@ public final class RangeStore implements AutoCloseable {
      * can convert them on the way. {@code at} counts from {@code offset}.
      */
     public void read(long offset, long length, DiskTier.ChunkSink sink) {
-        long end = offset + length;
-        long tierStart = 0;
-        for (int t = 0; t < 3 && offset < end; t++) {
-            long tierEnd = tierStart + split[t];
-            if (offset < tierEnd) {
-                long n = Math.min(end, tierEnd) - offset;
-                long local = offset - tierStart;
-                long at = length - (end - offset);
-                switch (t) {
-                    case 0 -> sink.accept(device.segment(), local, at, n);
-                    case 1 -> sink.accept(host.segment(), local, at, n);
-                    default -> disk.read(local, n, (src, srcOffset, done, m) -> sink.accept(src, srcOffset,
-                            at + done, m));
-                }
-                offset += n;
+        walk(offset, length, (tier, local, at, n) -> {
+            switch (tier) {
+                case 0 -> sink.accept(device.segment(), local, at, n);
+                case 1 -> sink.accept(host.segment(), local, at, n);
+                default -> disk.read(local, n, (src, srcOffset, done, m) -> sink.accept(src, srcOffset, at + done, m));
             }
-            tierStart = tierEnd;
-        }
+        });
     }
 
     private void transfer(long offset, MemorySegment other, long otherOffset, long length, boolean write) {
+        walk(offset, length, (tier, local, at, n) -> {
+            long o = otherOffset + at;
+            switch (tier) {
+                case 0 -> copy(device.segment(), local, other, o, n, write);
+                case 1 -> copy(host.segment(), local, other, o, n, write);
+                default -> {
+                    if (write) {
+                        disk.write(local, other, o, n);
+                    } else {
+                        disk.read(local, other, o, n);
+                    }
+                }
+            }
+        });
+    }
+
+    /** One tier's part of a range: tier 0 device, 1 host, 2 disk; {@code local} in the tier, {@code at} in range. */
+    private interface Piece {
+        void accept(int tier, long local, long at, long n);
+    }
+
+    /** Cuts [offset, offset + length) at the tier boundaries and hands each non-empty part on, in order. */
+    private void walk(long offset, long length, Piece piece) {
         long end = offset + length;
         long tierStart = 0;
         for (int t = 0; t < 3 && offset < end; t++) {
             long tierEnd = tierStart + split[t];
             if (offset < tierEnd) {
                 long n = Math.min(end, tierEnd) - offset;
-                long local = offset - tierStart;
-                long o = otherOffset + (length - (end - offset));
-                switch (t) {
-                    case 0 -> copy(device.segment(), local, other, o, n, write);
-                    case 1 -> copy(host.segment(), local, other, o, n, write);
-                    default -> {
-                        if (write) {
-                            disk.write(local, other, o, n);
-                        } else {
-                            disk.read(local, other, o, n);
-                        }
-                    }
-                }
+                piece.accept(t, offset - tierStart, length - (end - offset), n);
                 offset += n;
             }
             tierStart = tierEnd;
