@@ -49,11 +49,24 @@ final class NibbleKernels {
     }
 
     static FloatVector step(MemorySegment meta, long slot) {
-        return FloatVector.broadcast(F, 1f / Float.float16ToFloat(meta.get(QuantizedMatrix.FP16, slot * 4)));
+        return stepAt(meta, slot * 4);
     }
 
     static FloatVector min(MemorySegment meta, long slot) {
-        return FloatVector.broadcast(F, Float.float16ToFloat(meta.get(QuantizedMatrix.FP16, slot * 4 + 2)));
+        return minAt(meta, slot * 4);
+    }
+
+    /**
+     * {@code 1 / scale} of the group whose 4 bytes of metadata (fp16 scale, fp16 min) start at byte {@code at}: the
+     * dequantizing FMA's factor, shared by the matrix blocks and the compressed-cache attention.
+     */
+    static FloatVector stepAt(MemorySegment meta, long at) {
+        return FloatVector.broadcast(F, 1f / Float.float16ToFloat(meta.get(QuantizedMatrix.FP16, at)));
+    }
+
+    /** The min of the group whose metadata starts at byte {@code at}: the dequantizing FMA's addend. */
+    static FloatVector minAt(MemorySegment meta, long at) {
+        return FloatVector.broadcast(F, Float.float16ToFloat(meta.get(QuantizedMatrix.FP16, at + 2)));
     }
 
     /**

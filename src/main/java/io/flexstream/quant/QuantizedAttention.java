@@ -152,10 +152,8 @@ public final class QuantizedAttention implements AutoCloseable {
                     for (int gr = 0; gr < gph; gr++) {
                         long slot = (long) h * gph + gr;
                         long meta = row + codeBytes + slot * 4;
-                        FloatVector step = FloatVector.broadcast(NibbleKernels.F,
-                                1f / Float.float16ToFloat(kCache.get(QuantizedMatrix.FP16, meta)));
-                        FloatVector mn = FloatVector.broadcast(NibbleKernels.F,
-                                Float.float16ToFloat(kCache.get(QuantizedMatrix.FP16, meta + 2)));
+                        FloatVector step = NibbleKernels.stepAt(kCache, meta);
+                        FloatVector mn = NibbleKernels.minAt(kCache, meta);
                         for (int w = 0; w < words; w += L) {
                             IntVector v = IntVector.fromMemorySegment(NibbleKernels.I, kCache,
                                     row + (slot * words + w) * 4, LE);
@@ -189,10 +187,8 @@ public final class QuantizedAttention implements AutoCloseable {
                     for (int gr = 0; gr < gph; gr++) {
                         long slot = (long) h * gph + gr;
                         long meta = row + codeBytes + slot * 4;
-                        FloatVector step = FloatVector.broadcast(NibbleKernels.F,
-                                1f / Float.float16ToFloat(vCache.get(QuantizedMatrix.FP16, meta)));
-                        FloatVector mn = FloatVector.broadcast(NibbleKernels.F,
-                                Float.float16ToFloat(vCache.get(QuantizedMatrix.FP16, meta + 2)));
+                        FloatVector step = NibbleKernels.stepAt(vCache, meta);
+                        FloatVector mn = NibbleKernels.minAt(vCache, meta);
                         for (int w = 0; w < words; w += L) {
                             IntVector v = IntVector.fromMemorySegment(NibbleKernels.I, vCache,
                                     row + (slot * words + w) * 4, LE);
