@@ -137,9 +137,10 @@ public final class ProfileCommand implements Callable<Integer> {
      * 2-4) that rate was about 0.6 GB/s in some runs and 2.1-2.8 GB/s in others minutes apart, with the same code
      * (the slow value 0.58-0.62 GB/s in seven runs; a 45 s sustained re-read of 16 such files, 39 GB, ran at
      * 0.8-1.0 GB/s throughout, so it is neither a warm-up nor a burst allowance; the cause is outside the guest and
-     * was not found); data content, file size (112 MiB to 1.8 GiB) and request size made no difference. A profile catches one state; several files at least sample
-     * the state as the engine's layer files meet it. The files are then re-read while the kernels compute, as the engine prefetches during
-     * compute; that rate is the profile's diskToHost. Last, small requests: 4 KiB aligned reads and writes, the size
+     * was not found); data content, file size (112 MiB to 1.8 GiB) and request size made no difference. A profile
+     * catches one state; several files at least sample the state as the engine's layer files meet it. The files are
+     * then re-read while the kernels compute, as the engine prefetches during compute; that rate is the profile's
+     * diskToHost. Last, small requests: 4 KiB aligned reads and writes, the size
      * of the engine's per-token KV cache I/O (DiskCacheRequests in the policy package counts them), whose time is
      * latency, not bandwidth.
      */
@@ -183,7 +184,7 @@ public final class ProfileCommand implements Callable<Integer> {
 
     /** {@link #SMALL_REQUESTS} 4 KiB aligned requests at spread-out offsets, one at a time as the engine issues them. */
     private static void smallRequests(DiskTier.Region region, MemoryTier.Buffer buffer, boolean write) {
-        long block = 4096;
+        long block = DiskTier.BLOCK;
         long stride = region.bytes() / SMALL_REQUESTS / block * block;
         for (int i = 0; i < SMALL_REQUESTS; i++) {
             if (write) {

@@ -1,5 +1,7 @@
 package io.flexstream.policy;
 
+import io.flexstream.tier.DiskTier;
+
 /**
  * How many O_DIRECT requests the disk tier issues for ONE disk-resident sequence's KV cache in ONE layer, counted the
  * way the engine does its cache I/O, so that the cost model can charge each request's fixed latency. Decode moves a
@@ -18,16 +20,16 @@ package io.flexstream.policy;
  *   <li>a write whose span begins or ends inside a block first reads that block (read-modify-write: one read request
  *   per such edge), then writes the block-rounded span, one request per {@link #STAGING} bytes.</li>
  * </ul>
- * These constants mirror DiskTier's; a change there changes the counts here.
+ * The sizes are DiskTier's own constants, so the counts follow any change there.
  */
 final class DiskCacheRequests {
 
-    /** The disk tier's O_DIRECT block (DiskTier.BLOCK). */
-    static final long BLOCK = 4096;
-    /** Bytes per request of a read longer than this (DiskTier.CHUNK). */
-    static final long CHUNK = 4L << 20;
-    /** Bytes per write request: the disk tier's staging buffer (DiskTier.STAGING_BYTES). */
-    static final long STAGING = 8L << 20;
+    /** The disk tier's O_DIRECT block. */
+    static final long BLOCK = DiskTier.BLOCK;
+    /** Bytes per request of a read longer than this. */
+    static final long CHUNK = DiskTier.CHUNK;
+    /** Bytes per write request: the disk tier's staging buffer. */
+    static final long STAGING = DiskTier.STAGING_BYTES;
 
     /** Read and write requests; fractional when averaged over decode steps. */
     record Counts(double reads, double writes) {

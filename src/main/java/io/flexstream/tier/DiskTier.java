@@ -40,12 +40,14 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 public final class DiskTier implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(DiskTier.class);
-    static final int BLOCK = 4096;
+    /** O_DIRECT alignment and granularity: offsets, lengths and buffers of every request are multiples of it. */
+    public static final int BLOCK = 4096;
     /** Reader threads, i.e. O_DIRECT requests in flight for one large read (see the class comment). */
     public static final int READERS = 8;
     /** Bytes per request of a large read; a multiple of {@link #BLOCK}. */
     public static final long CHUNK = 4L << 20;
-    private static final int STAGING_BYTES = 8 << 20;
+    /** Bytes of the per-thread staging buffer: the most one write request (or one staged read) moves. */
+    public static final int STAGING_BYTES = 8 << 20;
     private static final ThreadLocal<MemorySegment> STAGING =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(STAGING_BYTES, BLOCK));
 
