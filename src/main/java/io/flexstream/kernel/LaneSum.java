@@ -1,6 +1,8 @@
 package io.flexstream.kernel;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -35,5 +37,52 @@ final class LaneSum {
             }
         }
         return lanes[offset];
+    }
+
+    /** Whether {@link #foldEight} applies: it is written for 8-lane vectors (AVX2's 256-bit floats). */
+    static final boolean EIGHT_LANES = LANES == 8;
+    // Lane patterns of the three fold levels: which lanes the second operand supplies, and the swap that brings each
+    // lane's partner (i + 4, i + 2, i + 1 in LaneSum.fold) next to it. Null unless EIGHT_LANES.
+    private static final VectorMask<Float> UPPER_HALF = eightLaneMask(false, false, false, false, true, true, true, true);
+    private static final VectorMask<Float> UPPER_PAIRS = eightLaneMask(false, false, true, true, false, false, true, true);
+    private static final VectorMask<Float> ODD_LANES = eightLaneMask(false, true, false, true, false, true, false, true);
+    private static final VectorShuffle<Float> SWAP_HALVES = eightLaneShuffle(4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorShuffle<Float> SWAP_PAIRS = eightLaneShuffle(2, 3, 0, 1, 6, 7, 4, 5);
+    private static final VectorShuffle<Float> SWAP_NEIGHBOURS = eightLaneShuffle(1, 0, 3, 2, 5, 4, 7, 6);
+
+    private static VectorMask<Float> eightLaneMask(boolean... lanes) {
+        return EIGHT_LANES ? VectorMask.fromArray(SPECIES, lanes, 0) : null;
+    }
+
+    private static VectorShuffle<Float> eightLaneShuffle(int... lanes) {
+        return EIGHT_LANES ? VectorShuffle.fromValues(SPECIES, lanes) : null;
+    }
+
+    /**
+     * Eight folds at once: lane i of the result is {@code fold} of the accumulator of item i, with the same bits,
+     * where the eight accumulators arrive in bit-reversed item order (a0 = item 0, a1 = item 4, a2 = item 2, a3 =
+     * item 6, a4 = item 1, a5 = item 5, a6 = item 3, a7 = item 7). Only when {@link #EIGHT_LANES}.
+     *
+     * <p>Each level pairs two vectors and, per lane, adds exactly the two values {@code fold} adds at that level
+     * (lane i and lane i + half of the same item), so every item sees the same additions in the same tree; float
+     * addition is commutative, so which operand comes first does not change the bits. Three levels halve 8 vectors
+     * to one; the pairing interleaves the items, which the bit-reversed input order undoes. Seven blend-blend-swap-add
+     * steps replace eight stores and 56 dependent scalar adds.
+     */
+    static FloatVector foldEight(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
+                                 FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
+        FloatVector b0 = pairUp(a0, a1, UPPER_HALF, SWAP_HALVES), b1 = pairUp(a2, a3, UPPER_HALF, SWAP_HALVES);
+        FloatVector b2 = pairUp(a4, a5, UPPER_HALF, SWAP_HALVES), b3 = pairUp(a6, a7, UPPER_HALF, SWAP_HALVES);
+        FloatVector c0 = pairUp(b0, b1, UPPER_PAIRS, SWAP_PAIRS), c1 = pairUp(b2, b3, UPPER_PAIRS, SWAP_PAIRS);
+        return pairUp(c0, c1, ODD_LANES, SWAP_NEIGHBOURS);
+    }
+
+    /**
+     * Lanes outside {@code second}: x[i] + x[partner(i)]; lanes in it: y[i] + y[partner(i)], where {@code swap}
+     * maps each lane to its partner.
+     */
+    private static FloatVector pairUp(FloatVector x, FloatVector y, VectorMask<Float> second,
+                                      VectorShuffle<Float> swap) {
+        return x.blend(y, second).add(y.blend(x, second).rearrange(swap));
     }
 }
