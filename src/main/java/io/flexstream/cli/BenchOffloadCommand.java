@@ -76,12 +76,25 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             description = "Weight storage formats to run, on disk and in memory (default: ${DEFAULT-VALUE}).")
     List<WeightFormat> formats;
 
+    @Option(names = "--rounds", defaultValue = "3", description = "Rounds of the on-disk zig-zag runs, one run of "
+            + "every format per round, their order alternating from round to round: the disk's speed drifts on a "
+            + "shared host, so formats are compared within a round and ratios are medians over rounds (default: "
+            + "${DEFAULT-VALUE}).")
+    int rounds;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        if (rounds < 1) {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "--rounds must be at least 1, got "
+                    + rounds);
+        }
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         System.out.printf("command: flexstream bench offload --shape %s --layers %d --gpu-batch-size %d "
-                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s --formats %s%s%n", shape,
-                layers, gbs, nb, promptLen, genLen, offloadDir,
+                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s --rounds %d --formats %s%s%n",
+                shape, layers, gbs, nb, promptLen, genLen, offloadDir, rounds,
                 String.join(",", formats.stream().map(Enum::name).toList()), skipRow ? " --skip-row" : "");
         System.out.println("machine: " + MachineInfo.describe());
         double bandwidth = measureDiskBandwidth(false);
@@ -95,14 +108,23 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             Placement zigzag = new Placement(gbs, nb, disk, TierShares.ALL_DEVICE, TierShares.ALL_DEVICE, false,
                     ScheduleKind.ZIGZAG);
             Map<WeightFormat, Result> inMemory = new EnumMap<>(WeightFormat.class);
-            Map<WeightFormat, Result> onDisk = new EnumMap<>(WeightFormat.class);
             for (WeightFormat format : formats) {
-                EngineOptions options = options(format);
                 inMemory.put(format, run(format + ", weights in memory (compute alone)", weights, kernels,
-                        Placement.allDevice(gbs, nb), requests, options));
-                onDisk.put(format, run(format + ", zig-zag, weights on disk", weights, kernels, zigzag, requests,
-                        options));
+                        Placement.allDevice(gbs, nb), requests, options(format)));
             }
+            Map<WeightFormat, List<Result>> diskRounds = new EnumMap<>(WeightFormat.class);
+            for (int round = 0; round < rounds; round++) {
+                List<WeightFormat> order = new ArrayList<>(formats);
+                if (round % 2 == 1) {
+                    java.util.Collections.reverse(order); // neither format always runs on the fresher disk
+                }
+                for (WeightFormat format : order) {
+                    diskRounds.computeIfAbsent(format, f -> new ArrayList<>()).add(run(format + ", zig-zag, weights "
+                            + "on disk, round " + (round + 1), weights, kernels, zigzag, requests, options(format)));
+                }
+            }
+            Map<WeightFormat, Result> onDisk = new EnumMap<>(WeightFormat.class);
+            diskRounds.forEach((format, results) -> onDisk.put(format, medianByStep(results)));
             System.out.printf("%n== results (block %d x %d, %d decoder layers of %s, %d prompts of %d tokens, %d "
                     + "generated each; decode step = median; %s)%n", gbs, nb, layers, shape, gbs * nb, promptLen,
                     genLen, MachineInfo.loadAverage());
@@ -119,10 +141,19 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             if (onDisk.containsKey(WeightFormat.INT4) && onDisk.containsKey(WeightFormat.FP16)) {
                 Result q = onDisk.get(WeightFormat.INT4);
                 Result h = onDisk.get(WeightFormat.FP16);
-                System.out.printf("4-bit vs fp16 weights on disk (same block): decode %.2f vs %.2f tokens/s -> %.2fx "
-                                + "(target >= 2.5x); weights read per step %s vs %s%n", q.decodeTokensPerS,
-                        h.decodeTokensPerS, q.decodeTokensPerS / h.decodeTokensPerS, Sizes.format(q.diskWeightBytes),
-                        Sizes.format(h.diskWeightBytes));
+                List<Result> qs = diskRounds.get(WeightFormat.INT4);
+                List<Result> hs = diskRounds.get(WeightFormat.FP16);
+                double[] ratios = new double[rounds];
+                StringBuilder perRound = new StringBuilder();
+                for (int r = 0; r < rounds; r++) {
+                    ratios[r] = qs.get(r).decodeTokensPerS / hs.get(r).decodeTokensPerS;
+                    perRound.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ",
+                            qs.get(r).decodeTokensPerS, hs.get(r).decodeTokensPerS, ratios[r]));
+                }
+                Arrays.sort(ratios);
+                System.out.printf("4-bit vs fp16 weights on disk (same block): decode tokens/s per round %s -> median "
+                                + "%.2fx (target >= 2.5x); weights read per step %s vs %s%n", perRound,
+                        ratios[rounds / 2], Sizes.format(q.diskWeightBytes), Sizes.format(h.diskWeightBytes));
                 Result qm = inMemory.get(WeightFormat.INT4);
                 Result hm = inMemory.get(WeightFormat.FP16);
                 System.out.printf("4-bit vs fp16 weights in memory: decode %.2f vs %.2f tokens/s -> %.2fx (target "
@@ -159,6 +190,13 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             case FP16 -> plain.withFp16Weights(true);
             case INT4 -> plain.withCompressWeight(true);
         };
+    }
+
+    /** The run with the median decode step (the upper one of an even count). */
+    private static Result medianByStep(List<Result> results) {
+        List<Result> sorted = new ArrayList<>(results);
+        sorted.sort(java.util.Comparator.comparingDouble(Result::decodeStep));
+        return sorted.get(sorted.size() / 2);
     }
 
     /**
