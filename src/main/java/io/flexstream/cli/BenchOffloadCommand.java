@@ -76,10 +76,10 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             description = "Weight storage formats to run, on disk and in memory (default: ${DEFAULT-VALUE}).")
     List<WeightFormat> formats;
 
-    @Option(names = "--rounds", defaultValue = "3", description = "Rounds of the on-disk zig-zag runs, one run of "
-            + "every format per round, their order alternating from round to round: the disk's speed drifts on a "
-            + "shared host, so formats are compared within a round and ratios are medians over rounds (default: "
-            + "${DEFAULT-VALUE}).")
+    @Option(names = "--rounds", defaultValue = "3", description = "Rounds of the on-disk runs: per round one "
+            + "zig-zag run of every format (and one row run), the order alternating from round to round. The disk's "
+            + "speed drifts on a shared host, so runs are compared within a round and ratios are medians over rounds "
+            + "(default: ${DEFAULT-VALUE}).")
     int rounds;
 
     @picocli.CommandLine.Spec
@@ -113,14 +113,22 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         Placement.allDevice(gbs, nb), requests, options(format)));
             }
             Map<WeightFormat, List<Result>> diskRounds = new EnumMap<>(WeightFormat.class);
+            List<Result> rowRounds = new ArrayList<>(); // the first format's row schedule, one run per round
+            WeightFormat rowFormat = formats.getFirst();
             for (int round = 0; round < rounds; round++) {
                 List<WeightFormat> order = new ArrayList<>(formats);
                 if (round % 2 == 1) {
                     java.util.Collections.reverse(order); // neither format always runs on the fresher disk
                 }
+                if (!skipRow && round % 2 == 1) {
+                    rowRounds.add(runRow(rowFormat, round, weights, kernels, zigzag, requests));
+                }
                 for (WeightFormat format : order) {
                     diskRounds.computeIfAbsent(format, f -> new ArrayList<>()).add(run(format + ", zig-zag, weights "
                             + "on disk, round " + (round + 1), weights, kernels, zigzag, requests, options(format)));
+                }
+                if (!skipRow && round % 2 == 0) {
+                    rowRounds.add(runRow(rowFormat, round, weights, kernels, zigzag, requests));
                 }
             }
             Map<WeightFormat, Result> onDisk = new EnumMap<>(WeightFormat.class);
@@ -167,13 +175,17 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         qm.decodeTokensPerS, fm.decodeTokensPerS, qm.decodeTokensPerS / fm.decodeTokensPerS);
             }
             if (!skipRow) {
-                WeightFormat format = formats.getFirst();
-                Result row = run(format + ", row schedule, weights on disk", weights, kernels,
-                        zigzag.withSchedule(ScheduleKind.ROW), requests, options(format));
-                Result zz = onDisk.get(format);
-                System.out.printf("zig-zag vs row, %s weights on disk (block %d x %d, same gbs): %.2f vs %.2f "
-                                + "tokens/s -> %.2fx (target >= 4x)%n", format, gbs, nb, zz.tokensPerS,
-                        row.tokensPerS, zz.tokensPerS / row.tokensPerS);
+                List<Result> zz = diskRounds.get(rowFormat);
+                double[] ratios = new double[rounds];
+                StringBuilder perRound = new StringBuilder();
+                for (int r = 0; r < rounds; r++) {
+                    ratios[r] = zz.get(r).tokensPerS / rowRounds.get(r).tokensPerS;
+                    perRound.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ",
+                            zz.get(r).tokensPerS, rowRounds.get(r).tokensPerS, ratios[r]));
+                }
+                Arrays.sort(ratios);
+                System.out.printf("zig-zag vs row, %s weights on disk (block %d x %d, same gbs): tokens/s per round %s "
+                        + "-> median %.2fx (target >= 4x)%n", rowFormat, gbs, nb, perRound, ratios[rounds / 2]);
             }
         } finally {
             if (kernels instanceof AutoCloseable owned) { // after every engine that used the kernels
@@ -190,6 +202,12 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             case FP16 -> plain.withFp16Weights(true);
             case INT4 -> plain.withCompressWeight(true);
         };
+    }
+
+    private Result runRow(WeightFormat format, int round, OptWeights weights, Kernels kernels, Placement zigzag,
+                          List<GenerationRequest> requests) {
+        return run(format + ", row schedule, weights on disk, round " + (round + 1), weights, kernels,
+                zigzag.withSchedule(ScheduleKind.ROW), requests, options(format));
     }
 
     /** The run with the median decode step (the upper one of an even count). */
