@@ -28,13 +28,19 @@ final class BlockMemory implements AutoCloseable {
     final MemorySegment[] cacheSlotV = new MemorySegment[2];
     final MemorySegment[] xSlot = new MemorySegment[2];
     final MemorySegment logits;
+    /** Decode steps with every batch at once ({@link #fused}): the block's hidden states, one row per sequence. */
+    final MemorySegment fusedX;
+    /** Whether decode steps compute every batch of the block together (see {@link BlockRun}). */
+    final boolean fused;
     /** Token embedding rows gathered for one batch step, [gbs * promptLen, embedDim]. */
     final MemorySegment tokenRows;
     final OptForward forward;
     private final OptConfig config;
     private final List<AutoCloseable> owned = new ArrayList<>();
 
-    BlockMemory(OffloadedGenerator engine, List<List<SequenceState>> batches, int promptLen, int capacity) {
+    BlockMemory(OffloadedGenerator engine, List<List<SequenceState>> batches, int promptLen, int capacity,
+                boolean fused) {
+        this.fused = fused;
         this.config = engine.config();
         Placement placement = engine.placement();
         int gbs = placement.gpuBatchSize();
@@ -75,14 +81,18 @@ final class BlockMemory implements AutoCloseable {
                 }
                 xSlot[s] = own(tiers.device().allocate(gbs * promptLen * rowBytes, "hidden working copy")).segment();
             }
-            logits = own(tiers.device().allocate((long) gbs * config.vocabSize() * F, "logits")).segment();
+            int sequences = batches.stream().mapToInt(List::size).sum();
+            int slots = fused ? Math.max(gbs, sequences) : gbs; // a fused decode step's head sees every sequence
+            logits = own(tiers.device().allocate((long) slots * config.vocabSize() * F, "logits")).segment();
             tokenRows = own(tiers.device().allocate((long) gbs * promptLen * config.wordEmbedProjDim() * F,
                     "gathered token embeddings")).segment();
-            int rows = gbs * promptLen;
-            MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, gbs),
+            fusedX = fused ? own(tiers.device().allocate(sequences * rowBytes, "hidden states of a fused step"))
+                    .segment() : null;
+            int rows = Math.max(gbs * promptLen, fused ? sequences : 0);
+            MemorySegment scratch = own(tiers.device().allocate(OptForward.scratchBytes(config, rows, slots),
                     "compute scratch")).segment();
             forward = new OptForward(config, engine.kernels(), engine.quantized(), engine.cacheAttention(),
-                    SegmentAllocator.slicingAllocator(scratch), rows, gbs);
+                    SegmentAllocator.slicingAllocator(scratch), rows, slots);
         } catch (RuntimeException e) {
             close();
             throw e;

@@ -234,4 +234,29 @@ class OffloadedGeneratorTest {
                 .filter(e -> e.op() == Op.LOAD_WEIGHT_START && e.token() == 0 && e.layer() == 1).count();
         assertEquals(3, loadsOfLayer1AtToken0, "one load per GPU batch in the row schedule");
     }
+
+    /**
+     * With the cache and the activations on the device, decode steps compute the block's batches together (one pass
+     * over each layer's weights): the tokens stay those of the plain engine, each layer is still loaded once per
+     * token step, and decode moves no hidden states between batches and their homes.
+     */
+    @Test
+    void decodeStepsComputeTheWholeBlockTogetherWhenCacheAndActivationsAreOnTheDevice(@TempDir Path offload) {
+        Placement placement = new Placement(2, 3, new TierShares(0, 0), TierShares.ALL_DEVICE,
+                TierShares.ALL_DEVICE, false, ScheduleKind.ZIGZAG);
+        assertSameTokens(placement, offload);
+        ScheduleTrace trace = new ScheduleTrace();
+        try (OffloadedGenerator engine = engine(placement, tiers(offload, 256 * MIB, 256 * MIB), trace)) {
+            engine.generate(prompts.subList(0, 6));
+        }
+        List<Event> events = trace.events();
+        assertTrue(events.stream().anyMatch(e -> e.op() == Op.COMPUTE && e.token() > 0), "no decode step ran");
+        assertFalse(events.stream().anyMatch(e -> (e.op() == Op.LOAD_HIDDEN || e.op() == Op.STORE_HIDDEN)
+                && e.token() > 0), "a fused decode step keeps the block's hidden states in one buffer");
+        Map<String, Integer> weightLoads = new HashMap<>();
+        events.stream().filter(e -> e.op() == Op.LOAD_WEIGHT_START)
+                .forEach(e -> weightLoads.merge(e.token() + "/" + e.layer(), 1, Integer::sum));
+        weightLoads.forEach((key, n) -> assertEquals(1, n, "weights of token/layer " + key + " loaded " + n
+                + " times"));
+    }
 }
