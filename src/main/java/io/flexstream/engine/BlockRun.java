@@ -31,6 +31,9 @@ import java.util.concurrent.CompletableFuture;
  * Invariants (tested through {@link ScheduleTrace}): a slot is reloaded only after the store of the step that last
  * used it finished; a (layer, batch) cache is read only after its previous store finished; at most two layers'
  * weights are resident on the device.
+ *
+ * <p>Decode runs of the zig-zag schedule compute all their batches in one pass instead ({@link #runFused}) when the
+ * cache and activations stay on the device and the kernels are the CPU's.
  */
 final class BlockRun {
 
