@@ -28,10 +28,11 @@ final class BlockMemory implements AutoCloseable {
     final MemorySegment[] cacheSlotV = new MemorySegment[2];
     final MemorySegment[] xSlot = new MemorySegment[2];
     final MemorySegment logits;
-    /** Decode steps with every batch at once ({@link #fused}): the block's hidden states, one row per sequence. */
+    /**
+     * The block's hidden states, one row per sequence, when decode steps compute every batch together (see
+     * {@link BlockRun}); null otherwise.
+     */
     final MemorySegment fusedX;
-    /** Whether decode steps compute every batch of the block together (see {@link BlockRun}). */
-    final boolean fused;
     /** Token embedding rows gathered for one batch step, [gbs * promptLen, embedDim]. */
     final MemorySegment tokenRows;
     final OptForward forward;
@@ -40,7 +41,6 @@ final class BlockMemory implements AutoCloseable {
 
     BlockMemory(OffloadedGenerator engine, List<List<SequenceState>> batches, int promptLen, int capacity,
                 boolean fused) {
-        this.fused = fused;
         this.config = engine.config();
         Placement placement = engine.placement();
         int gbs = placement.gpuBatchSize();
