@@ -168,10 +168,11 @@ final class BlockRun {
         return true;
     }
 
-    /** One run: a schedule layer over the given batches, with the next run's weights loading meanwhile. */
-    private void runLayer(int token, int layer, List<Integer> runBatches) {
-        int run = runCounter++;
-        // The weights of this run were loaded during the previous run (or by the prologue).
+    /**
+     * The weights of run {@code run} (schedule layer {@code layer}): resident ones as they are, the others once the
+     * load issued during the previous run (or by the prologue) has finished, in that run's weight buffer.
+     */
+    private List<MemorySegment> awaitWeights(int token, int layer, int run) {
         CompletableFuture.allOf(nextWeightPieces.toArray(CompletableFuture[]::new)).join();
         nextWeightPieces.clear();
         List<MemorySegment> weights = engine.weights().resident(layer);
@@ -179,6 +180,13 @@ final class BlockRun {
             weights = engine.weights().bind(layer, engine.weightBuffer(run % 2));
         }
         trace(Op.LOAD_WEIGHT_DONE, token, layer, -1);
+        return weights;
+    }
+
+    /** One run: a schedule layer over the given batches, with the next run's weights loading meanwhile. */
+    private void runLayer(int token, int layer, List<Integer> runBatches) {
+        int run = runCounter++;
+        List<MemorySegment> weights = awaitWeights(token, layer, run);
         int nextLayer = (layer + 1) % scheduleLayers;
         int nextToken = nextLayer == 0 ? token + 1 : token;
         boolean nextNeedsLoad = engine.weights().resident(nextLayer) == null;
@@ -233,13 +241,7 @@ final class BlockRun {
      */
     private void runFused(int token, int layer, List<Integer> runBatches) {
         int run = runCounter++;
-        CompletableFuture.allOf(nextWeightPieces.toArray(CompletableFuture[]::new)).join();
-        nextWeightPieces.clear();
-        List<MemorySegment> weights = engine.weights().resident(layer);
-        if (weights == null) {
-            weights = engine.weights().bind(layer, engine.weightBuffer(run % 2));
-        }
-        trace(Op.LOAD_WEIGHT_DONE, token, layer, -1);
+        List<MemorySegment> weights = awaitWeights(token, layer, run);
         int nextLayer = (layer + 1) % scheduleLayers;
         if (engine.weights().resident(nextLayer) == null) {
             int nextToken = nextLayer == 0 ? token + 1 : token;
