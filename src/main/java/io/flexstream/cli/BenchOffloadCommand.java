@@ -93,7 +93,8 @@ public final class BenchOffloadCommand implements Callable<Integer> {
         }
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         System.out.printf("command: flexstream bench offload --shape %s --layers %d --gpu-batch-size %d "
-                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s --rounds %d --formats %s%s%n",
+                        + "--num-gpu-batches %d --prompt-len %d --gen-len %d --offload-dir %s --rounds %d "
+                        + "--formats %s%s%n",
                 shape, layers, gbs, nb, promptLen, genLen, offloadDir, rounds,
                 String.join(",", formats.stream().map(Enum::name).toList()), skipRow ? " --skip-row" : "");
         System.out.println("machine: " + MachineInfo.describe());
@@ -149,19 +150,11 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             if (onDisk.containsKey(WeightFormat.INT4) && onDisk.containsKey(WeightFormat.FP16)) {
                 Result q = onDisk.get(WeightFormat.INT4);
                 Result h = onDisk.get(WeightFormat.FP16);
-                List<Result> qs = diskRounds.get(WeightFormat.INT4);
-                List<Result> hs = diskRounds.get(WeightFormat.FP16);
-                double[] ratios = new double[rounds];
-                StringBuilder perRound = new StringBuilder();
-                for (int r = 0; r < rounds; r++) {
-                    ratios[r] = qs.get(r).decodeTokensPerS / hs.get(r).decodeTokensPerS;
-                    perRound.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ",
-                            qs.get(r).decodeTokensPerS, hs.get(r).decodeTokensPerS, ratios[r]));
-                }
-                Arrays.sort(ratios);
-                System.out.printf("4-bit vs fp16 weights on disk (same block): decode tokens/s per round %s -> median "
-                                + "%.2fx (target >= 2.5x); weights read per step %s vs %s%n", perRound,
-                        ratios[rounds / 2], Sizes.format(q.diskWeightBytes), Sizes.format(h.diskWeightBytes));
+                String paired = pairedRounds(diskRounds.get(WeightFormat.INT4), diskRounds.get(WeightFormat.FP16),
+                        Result::decodeTokensPerS);
+                System.out.printf("4-bit vs fp16 weights on disk (same block): decode tokens/s per round %s (target >= "
+                        + "2.5x); weights read per step %s vs %s%n", paired, Sizes.format(q.diskWeightBytes),
+                        Sizes.format(h.diskWeightBytes));
                 Result qm = inMemory.get(WeightFormat.INT4);
                 Result hm = inMemory.get(WeightFormat.FP16);
                 System.out.printf("4-bit vs fp16 weights in memory: decode %.2f vs %.2f tokens/s -> %.2fx (target "
@@ -175,17 +168,9 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                         qm.decodeTokensPerS, fm.decodeTokensPerS, qm.decodeTokensPerS / fm.decodeTokensPerS);
             }
             if (!skipRow) {
-                List<Result> zz = diskRounds.get(rowFormat);
-                double[] ratios = new double[rounds];
-                StringBuilder perRound = new StringBuilder();
-                for (int r = 0; r < rounds; r++) {
-                    ratios[r] = zz.get(r).tokensPerS / rowRounds.get(r).tokensPerS;
-                    perRound.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ",
-                            zz.get(r).tokensPerS, rowRounds.get(r).tokensPerS, ratios[r]));
-                }
-                Arrays.sort(ratios);
+                String paired = pairedRounds(diskRounds.get(rowFormat), rowRounds, Result::tokensPerS);
                 System.out.printf("zig-zag vs row, %s weights on disk (block %d x %d, same gbs): tokens/s per round %s "
-                        + "-> median %.2fx (target >= 4x)%n", rowFormat, gbs, nb, perRound, ratios[rounds / 2]);
+                        + "(target >= 4x)%n", rowFormat, gbs, nb, paired);
             }
         } finally {
             if (kernels instanceof AutoCloseable owned) { // after every engine that used the kernels
@@ -208,6 +193,22 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                           List<GenerationRequest> requests) {
         return run(format + ", row schedule, weights on disk, round " + (round + 1), weights, kernels,
                 zigzag.withSchedule(ScheduleKind.ROW), requests, options(format));
+    }
+
+    /** "a / b = r, ... -> median Rx": round r's {@code metric} of runs a and b, and the median of their ratios. */
+    private static String pairedRounds(List<Result> a, List<Result> b,
+                                       java.util.function.ToDoubleFunction<Result> metric) {
+        double[] ratios = new double[a.size()];
+        StringBuilder text = new StringBuilder();
+        for (int r = 0; r < a.size(); r++) {
+            double x = metric.applyAsDouble(a.get(r));
+            double y = metric.applyAsDouble(b.get(r));
+            ratios[r] = x / y;
+            text.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ", x, y,
+                    ratios[r]));
+        }
+        Arrays.sort(ratios);
+        return text + String.format(java.util.Locale.ROOT, " -> median %.2fx", ratios[ratios.length / 2]);
     }
 
     /** The run with the median decode step (the upper one of an even count). */
