@@ -208,7 +208,9 @@ public final class BenchOffloadCommand implements Callable<Integer> {
                     ratios[r]));
         }
         Arrays.sort(ratios);
-        return text + String.format(java.util.Locale.ROOT, " -> median %.2fx", ratios[ratios.length / 2]);
+        int n = ratios.length;
+        double median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
+        return text + String.format(java.util.Locale.ROOT, " -> median %.2fx", median);
     }
 
     /** The run with the median decode step (the upper one of an even count). */
