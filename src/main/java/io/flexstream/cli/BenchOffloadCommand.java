@@ -25,12 +25,16 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.Callable;
+import java.util.function.ToDoubleFunction;
 
 /**
  * {@code flexstream bench offload}: the offloading engine with every weight on disk (O_DIRECT) at one block size, in
@@ -119,7 +123,7 @@ public final class BenchOffloadCommand implements Callable<Integer> {
             for (int round = 0; round < rounds; round++) {
                 List<WeightFormat> order = new ArrayList<>(formats);
                 if (round % 2 == 1) {
-                    java.util.Collections.reverse(order); // neither format always runs on the fresher disk
+                    Collections.reverse(order); // neither format always runs on the fresher disk
                 }
                 if (!skipRow && round % 2 == 1) {
                     rowRounds.add(runRow(rowFormat, round, weights, kernels, zigzag, requests));
@@ -197,26 +201,26 @@ public final class BenchOffloadCommand implements Callable<Integer> {
 
     /** "a / b = r, ... -> median Rx": round r's {@code metric} of runs a and b, and the median of their ratios. */
     private static String pairedRounds(List<Result> a, List<Result> b,
-                                       java.util.function.ToDoubleFunction<Result> metric) {
+                                       ToDoubleFunction<Result> metric) {
         double[] ratios = new double[a.size()];
         StringBuilder text = new StringBuilder();
         for (int r = 0; r < a.size(); r++) {
             double x = metric.applyAsDouble(a.get(r));
             double y = metric.applyAsDouble(b.get(r));
             ratios[r] = x / y;
-            text.append(String.format(java.util.Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ", x, y,
+            text.append(String.format(Locale.ROOT, "%s%.2f / %.2f = %.2fx", r == 0 ? "" : ", ", x, y,
                     ratios[r]));
         }
         Arrays.sort(ratios);
         int n = ratios.length;
         double median = n % 2 == 1 ? ratios[n / 2] : (ratios[n / 2 - 1] + ratios[n / 2]) / 2;
-        return text + String.format(java.util.Locale.ROOT, " -> median %.2fx", median);
+        return text + String.format(Locale.ROOT, " -> median %.2fx", median);
     }
 
     /** The run with the median decode step (the upper one of an even count). */
     private static Result medianByStep(List<Result> results) {
         List<Result> sorted = new ArrayList<>(results);
-        sorted.sort(java.util.Comparator.comparingDouble(Result::decodeStep));
+        sorted.sort(Comparator.comparingDouble(Result::decodeStep));
         return sorted.get(sorted.size() / 2);
     }
 

@@ -43,9 +43,12 @@ final class LaneSum {
     static final boolean EIGHT_LANES = LANES == 8;
     // Lane patterns of the three fold levels: which lanes the second operand supplies, and the swap that brings each
     // lane's partner (i + 4, i + 2, i + 1 in LaneSum.fold) next to it. Null unless EIGHT_LANES.
-    private static final VectorMask<Float> UPPER_HALF = eightLaneMask(false, false, false, false, true, true, true, true);
-    private static final VectorMask<Float> UPPER_PAIRS = eightLaneMask(false, false, true, true, false, false, true, true);
-    private static final VectorMask<Float> ODD_LANES = eightLaneMask(false, true, false, true, false, true, false, true);
+    private static final VectorMask<Float> UPPER_HALF =
+            eightLaneMask(false, false, false, false, true, true, true, true);
+    private static final VectorMask<Float> UPPER_PAIRS =
+            eightLaneMask(false, false, true, true, false, false, true, true);
+    private static final VectorMask<Float> ODD_LANES =
+            eightLaneMask(false, true, false, true, false, true, false, true);
     private static final VectorShuffle<Float> SWAP_HALVES = eightLaneShuffle(4, 5, 6, 7, 0, 1, 2, 3);
     private static final VectorShuffle<Float> SWAP_PAIRS = eightLaneShuffle(2, 3, 0, 1, 6, 7, 4, 5);
     private static final VectorShuffle<Float> SWAP_NEIGHBOURS = eightLaneShuffle(1, 0, 3, 2, 5, 4, 7, 6);

@@ -128,25 +128,18 @@ final class VectorAttention {
             // Output: per element the chain acc = fma(p_j, v[j][d], acc) over visible valid keys in key order.
             // Keys outer, dims inner, so the hidden/LANES chains advance side by side instead of one at a time.
             java.util.Arrays.fill(acc, 0, hidden, 0f);
-            j = 0;
-            if (LaneSum.EIGHT_LANES) {
-                for (; j + 8 <= position + 1; j += 8) {
-                    if (allValid(valid, j, 8)) {
-                        addEightValues(scores, vCache, seqBytes + j * rowBytes, rowBytes, heads, headDim, mainDim,
-                                kvLen, j, acc);
-                    } else {
-                        for (int i = j; i < j + 8; i++) {
-                            if (valid[i] != 0f) {
-                                addValue(scores, vCache, seqBytes + i * rowBytes, heads, headDim, mainDim, kvLen, i,
-                                        acc);
-                            }
-                        }
+            // Eight valid keys at a time where they come in a row, otherwise one: both extend every chain in key
+            // order, so where the groups fall does not change a bit.
+            for (j = 0; j <= position; ) {
+                if (LaneSum.EIGHT_LANES && j + 8 <= position + 1 && allValid(valid, j, 8)) {
+                    addEightValues(scores, vCache, seqBytes + j * rowBytes, rowBytes, heads, headDim, mainDim, kvLen,
+                            j, acc);
+                    j += 8;
+                } else {
+                    if (valid[j] != 0f) {
+                        addValue(scores, vCache, seqBytes + j * rowBytes, heads, headDim, mainDim, kvLen, j, acc);
                     }
-                }
-            }
-            for (; j <= position; j++) {
-                if (valid[j] != 0f) {
-                    addValue(scores, vCache, seqBytes + j * rowBytes, heads, headDim, mainDim, kvLen, j, acc);
+                    j++;
                 }
             }
             for (int h = 0; h < heads; h++) {

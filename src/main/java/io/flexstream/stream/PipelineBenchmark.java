@@ -70,8 +70,9 @@ public final class PipelineBenchmark {
         }
     }
 
-    /** One timed pass: new tokens, wall seconds and, for a Kafka pass, the seconds spent inside generate. */
     /**
+     * One timed pass: new tokens, wall seconds and, for a Kafka pass, the seconds spent inside generate.
+     *
      * @param cpuSeconds CPU seconds per thread group during the pass (see {@link #threadGroup}), largest first
      */
     public record Pass(long tokens, double seconds, double generateSeconds, Map<String, Double> cpuSeconds) {
@@ -188,7 +189,10 @@ public final class PipelineBenchmark {
         return name.replaceAll("[-_ ]*\\d+$", "");
     }
 
-    /** "engine (generation) 6.91 s, others 0.52 s: name 0.20 s, ...", the five largest other groups named. */
+    /**
+     * "engine (generation) 6.91 s, all other threads 0.52 s (largest: name 0.20 s, ...)", the five largest other
+     * groups named.
+     */
     static String cpuLine(Map<String, Double> cpuSeconds) {
         if (cpuSeconds.isEmpty()) {
             return "not measured (this JVM does not report per-thread CPU time)";
