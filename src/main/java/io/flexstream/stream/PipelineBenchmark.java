@@ -55,9 +55,10 @@ public final class PipelineBenchmark {
      * @param partitions   partitions of the benchmark's prompts topic
      * @param repeats      Kafka passes (each between two engine-alone passes)
      * @param timeout      give up on a Kafka pass after this long
+     * @param bootstrapServers a running cluster to use, or null for a broker inside this process
      */
     public record Options(int prompts, int batchSize, int maxNewTokens, int partitions, int repeats,
-                          Duration timeout) {
+                          Duration timeout, String bootstrapServers) {
         public Options {
             if (prompts < 1 || batchSize < 1 || maxNewTokens < 1 || partitions < 1 || repeats < 1) {
                 throw new IllegalArgumentException("prompts, batch size, new tokens, partitions and repeats must "
@@ -66,7 +67,7 @@ public final class PipelineBenchmark {
         }
 
         public static Options defaults() {
-            return new Options(64, 8, 32, 2, 3, Duration.ofMinutes(30));
+            return new Options(64, 8, 32, 2, 7, Duration.ofMinutes(30), null);
         }
     }
 
@@ -126,10 +127,11 @@ public final class PipelineBenchmark {
 
     public static Result run(Generator generator, Options options, PrintStream out) throws Exception {
         out.printf("pipeline benchmark: model %s, %d prompts per pass, batch %d, %d new tokens each, %d Kafka "
-                        + "passes between %d engine-alone passes, %d cores, java %s%n",
+                        + "passes between %d engine-alone passes, %d cores, java %s; broker: %s%n",
                 generator.modelName(), options.prompts(), options.batchSize(), options.maxNewTokens(),
                 options.repeats(), options.repeats() + 1, Runtime.getRuntime().availableProcessors(),
-                Runtime.version());
+                Runtime.version(), options.bootstrapServers() == null ? "in this process"
+                        : options.bootstrapServers() + " (another process; its CPU is not counted below)");
         List<GenerationRequest> warmUp = requests("warm", options);
         long previous = Long.MAX_VALUE;
         for (int pass = 1; pass <= 6; pass++) {
@@ -238,30 +240,37 @@ public final class PipelineBenchmark {
         return new Pass(tokens, nanos / 1e9, nanos / 1e9, cpu);
     }
 
-    /** The broker, the node under test, a producer and a completion reader, shared by every Kafka pass. */
+    /**
+     * The broker (null when the cluster runs elsewhere), the node under test, a producer and a completion reader,
+     * shared by every Kafka pass.
+     */
     private record KafkaSide(EmbeddedKafkaBroker broker, StreamNode node, CompletionReader reader,
                              KafkaProducer<byte[], byte[]> producer, String topic) implements AutoCloseable {
 
         static KafkaSide start(Generator generator, Options options) throws Exception {
-            String in = "bench-prompts";
-            String outTopic = "bench-completions";
-            EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.builder().start();
+            // Names of their own per run, so that a long-lived external cluster never feeds a run old records.
+            String run = Long.toString(System.currentTimeMillis(), 36);
+            String in = "bench-prompts-" + run;
+            String outTopic = "bench-completions-" + run;
+            EmbeddedKafkaBroker broker = options.bootstrapServers() == null
+                    ? EmbeddedKafkaBroker.builder().start() : null;
+            String bootstrap = broker != null ? broker.bootstrapServers() : options.bootstrapServers();
             StreamNode node = null;
             CompletionReader reader = null;
             try {
-                broker.createTopics(Map.of(in, options.partitions(), outTopic, options.partitions(), in + ".DLT",
-                        1));
+                Topics.create(bootstrap, Map.of(in, options.partitions(), outTopic, options.partitions(),
+                        in + ".DLT", 1));
                 Map<String, String> raw = new HashMap<>();
-                raw.put("bootstrap.servers", broker.bootstrapServers());
+                raw.put("bootstrap.servers", bootstrap);
                 raw.put("input.topic", in);
                 raw.put("output.topic", outTopic);
-                raw.put("group.id", "bench");
+                raw.put("group.id", "bench-" + run);
                 raw.put("batch.size", Integer.toString(options.batchSize()));
                 raw.put("max.buffered", Integer.toString(Math.max(2 * options.batchSize(), options.prompts())));
                 raw.put("linger.ms", "100");
                 raw.put("max.new.tokens", Integer.toString(options.maxNewTokens()));
                 node = StreamNode.start(StreamConfig.fromMap(raw), generator, BatchSizer.fixed(options.batchSize()));
-                reader = new CompletionReader(broker.bootstrapServers(), outTopic);
+                reader = new CompletionReader(bootstrap, outTopic);
                 long joinDeadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
                 while (node.rebalances() == 0 && System.nanoTime() < joinDeadline) {
                     Thread.sleep(20);
@@ -269,7 +278,7 @@ public final class PipelineBenchmark {
                 if (node.rebalances() == 0) {
                     throw new IllegalStateException("the benchmark's consumer did not join its group within 60 s");
                 }
-                KafkaProducer<byte[], byte[]> producer = PipelineBenchmark.producer(broker.bootstrapServers());
+                KafkaProducer<byte[], byte[]> producer = PipelineBenchmark.producer(bootstrap);
                 producer.partitionsFor(in);     // metadata fetched before any clock starts, like a running client
                 return new KafkaSide(broker, node, reader, producer, in);
             } catch (Exception | Error e) {

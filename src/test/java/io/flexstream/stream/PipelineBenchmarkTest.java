@@ -21,7 +21,7 @@ class PipelineBenchmarkTest {
     void reportsEngineAndPipelineThroughputAndTheirRatio() throws Exception {
         ByteArrayOutputStream captured = new ByteArrayOutputStream();
         PipelineBenchmark.Result r = PipelineBenchmark.run(new EchoGenerator(256, 500, null),
-                new PipelineBenchmark.Options(48, 8, 8, 2, 2, Duration.ofSeconds(60)), new PrintStream(captured, true));
+                new PipelineBenchmark.Options(48, 8, 8, 2, 2, Duration.ofSeconds(60), null), new PrintStream(captured, true));
         String report = captured.toString();
         System.out.print(report);
         assertEquals(r.engineTokens(), r.pipelineTokens(), "the same prompts, the same tokens");
