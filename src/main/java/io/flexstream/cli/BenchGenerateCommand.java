@@ -9,6 +9,8 @@ import io.flexstream.engine.OptGenerator;
 import io.flexstream.engine.Placement;
 import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
+import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.FmaPeak;
 import io.flexstream.kernel.Kernels;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
@@ -98,6 +100,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             if (placement != null) {
                 System.out.println("policy: " + placement);
             }
+            double peakBefore = hostPeak(kernels);
             List<Variant> variants = new ArrayList<>();
             if (compressed) {
                 variants.add(new Variant("uncompressed (fp32)", options.withCompressWeight(false)
@@ -111,6 +114,16 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             if (kernels instanceof io.flexstream.kernel.cuda.CudaKernels cuda) {
                 System.out.println(cuda.statistics());
             }
+            if (kernels instanceof CpuKernels cpu) {
+                double peak = (peakBefore + hostPeak(kernels)) / 2;
+                double flops = flops(config, batch, promptLen, genLen);
+                double engine = flops / results.getLast().seconds() / 1e9;
+                System.out.printf("host fp32 fma rate now (%d threads, %d lanes, register-resident chains): "
+                                + "%.1f GFLOP/s before the runs, %.1f after; the engine's %.1f GFLOP/s is %.0f%% of "
+                                + "their mean, whose floor for this work would be %.1f tokens/s%n", cpu.threads(),
+                        FmaPeak.lanes(), peakBefore, 2 * peak - peakBefore, engine,
+                        100 * engine / peak, batch * (double) genLen / (flops / (peak * 1e9)));
+            }
             if (placement == null && !compressed && shape.equals("opt-125m") && layers == 0 && batch == 32
                     && promptLen == 128 && genLen == 32) {
                 System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
@@ -119,6 +132,11 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** The host's fma rate on the backend's threads (CPU backend only; NaN otherwise), about a second. */
+    private static double hostPeak(Kernels kernels) {
+        return kernels instanceof CpuKernels cpu ? FmaPeak.gflops(cpu.threads(), 20_000_000, 5) : Double.NaN;
     }
 
     private static String label(EngineOptions o) {

@@ -187,6 +187,18 @@ public record HardwareProfile(String name, String description,
     }
 
     /**
+     * The same machine with another disk read bandwidth, e.g. the rate the disk tier delivered during a run, to tell
+     * a model error from a disk that changed speed since the profile was taken.
+     */
+    public HardwareProfile withDiskToHost(double bytesPerSecond) {
+        return new HardwareProfile(name, description, deviceMemoryBytes, hostMemoryBytes, diskBytes, hostToDevice,
+                deviceToHostCache, deviceToHostHidden, bytesPerSecond, hostToDiskCachePrefill, hostToDiskHiddenPrefill,
+                hostToDiskDecode, matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode,
+                hostAttentionFlops, cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
+                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
+    }
+
+    /**
      * FlexGen's host-attention efficiency: {@code max(0.1, 1 + c1 a b - c2 a - c3 b)} with {@code a = max(0,
      * log2(64/gbs))} and {@code b = max(0, log2(4096/h1))}; small batches and small hidden sizes use the host's FLOPs
      * less well. The 0.1 floor keeps the rate positive.

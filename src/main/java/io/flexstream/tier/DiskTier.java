@@ -44,6 +44,11 @@ public final class DiskTier implements AutoCloseable {
     public static final int BLOCK = 4096;
     /** Reader threads, i.e. O_DIRECT requests in flight for one large read (see the class comment). */
     public static final int READERS = 8;
+    /**
+     * Reads this long or longer are what {@link #largeReadRate} times: long enough that the disk's bandwidth, not
+     * the fixed cost of a request, decides their time (the weights of a layer, not a token's cache row).
+     */
+    public static final long LARGE_READ = 1L << 20;
     /** Bytes per request of a large read; a multiple of {@link #BLOCK}. */
     public static final long CHUNK = 4L << 20;
     /** Bytes of the per-thread staging buffer: the most one write request (or one staged read) moves. */
@@ -57,6 +62,10 @@ public final class DiskTier implements AutoCloseable {
     private final AtomicLong nextId = new AtomicLong();
     private final AtomicLong bytesRead = new AtomicLong();
     private final AtomicLong bytesWritten = new AtomicLong();
+    /** Busy time of the reads of at least {@link #LARGE_READ} bytes (see {@link #largeReadRate}). */
+    private final BusyClock largeReads = new BusyClock();
+    /** Busy time of every read and write (see {@link #busySeconds}). */
+    private final BusyClock anyIo = new BusyClock();
     private final ExecutorService readers;
 
     /**
@@ -141,6 +150,31 @@ public final class DiskTier implements AutoCloseable {
         return bytesWritten.get();
     }
 
+    /**
+     * The read bandwidth this tier delivered so far: bytes of reads of {@link #LARGE_READ} or more over the wall time
+     * during which at least one such read was in progress, in bytes per second; 0 before any. Unlike a profile taken
+     * beforehand it sees the disk in the state it was in while the engine ran (on the build VM the same disk read at
+     * 0.5 or 2.5 GB/s minutes apart).
+     */
+    public double largeReadRate() {
+        long nanos = largeReads.busyNanos(System.nanoTime());
+        return nanos == 0 ? 0 : largeReads.bytes() / (nanos / 1e9);
+    }
+
+    /**
+     * Wall seconds during which at least one read or write of this tier was in progress. Set beside a run's time it
+     * says whether the run was disk bound: the cost model overlaps disk traffic with compute, so a run whose disk
+     * was busy for less than its compute should not wait for it.
+     */
+    public double busySeconds() {
+        return anyIo.busyNanos(System.nanoTime()) / 1e9;
+    }
+
+    /** Bytes read by reads of {@link #LARGE_READ} or more. */
+    public long largeReadBytes() {
+        return largeReads.bytes();
+    }
+
     @Override
     public void close() {
         // Regions delete their own files when closed; only the reader threads belong to the tier itself.
@@ -186,7 +220,7 @@ public final class DiskTier implements AutoCloseable {
         /** Copies {@code length} bytes at {@code offset} of this region into {@code dst} at {@code dstOffset}. */
         public void read(long offset, MemorySegment dst, long dstOffset, long length) {
             check(offset, length);
-            inChunks(offset, length, (pos, at, n) -> readInto(pos, dst, dstOffset + at, n));
+            timed(length, () -> inChunks(offset, length, (pos, at, n) -> readInto(pos, dst, dstOffset + at, n)));
             bytesRead.addAndGet(length);
         }
 
@@ -196,9 +230,30 @@ public final class DiskTier implements AutoCloseable {
          */
         public void read(long offset, long length, ChunkSink sink) {
             check(offset, length);
-            inChunks(offset, length, (pos, at, n) -> readStaged(pos, n, (src, srcOffset, done, m) ->
-                    sink.accept(src, srcOffset, at + done, m)));
+            timed(length, () -> inChunks(offset, length, (pos, at, n) -> readStaged(pos, n,
+                    (src, srcOffset, done, m) -> sink.accept(src, srcOffset, at + done, m))));
             bytesRead.addAndGet(length);
+        }
+
+        /** Runs a read of {@code length} bytes on the busy clock, and on the large-read clock when it is one. */
+        private void timed(long length, Runnable read) {
+            boolean large = length >= LARGE_READ;
+            long begin = System.nanoTime();
+            anyIo.begin(begin);
+            if (large) {
+                largeReads.begin(begin);
+            }
+            long moved = 0;
+            try {
+                read.run();
+                moved = length;
+            } finally {
+                long end = System.nanoTime();
+                anyIo.end(end, moved);
+                if (large) {
+                    largeReads.end(end, moved);
+                }
+            }
         }
 
         /** Splits [offset, offset + length) at multiples of CHUNK and runs the pieces on the reader pool. */
@@ -295,6 +350,15 @@ public final class DiskTier implements AutoCloseable {
         /** Writes {@code length} bytes of {@code src} from {@code srcOffset} at {@code offset} of this region. */
         public void write(long offset, MemorySegment src, long srcOffset, long length) {
             check(offset, length);
+            anyIo.begin(System.nanoTime());
+            try {
+                writeLocked(offset, src, srcOffset, length);
+            } finally {
+                anyIo.end(System.nanoTime(), length);
+            }
+        }
+
+        private void writeLocked(long offset, MemorySegment src, long srcOffset, long length) {
             MemorySegment staging = STAGING.get();
             long done = 0;
             // Exclusive: a write may read-modify-write its edge blocks, which concurrent reads must not observe.

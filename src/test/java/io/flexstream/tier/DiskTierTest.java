@@ -11,6 +11,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Reads of the disk tier, cut into chunks for several reader threads, aligned reads straight into the destination
@@ -78,6 +79,25 @@ class DiskTierTest {
             assertEquals(length, delivered.get());
             assertEquals(-1, data.asSlice(offset, length).mismatch(out));
             assertEquals(length, disk.bytesRead());
+        } finally {
+            disk.close();
+        }
+    }
+
+    /** Only reads of a megabyte or more are timed for the delivered bandwidth; small ones are request bound. */
+    @Test
+    void largeReadsAloneMakeTheDeliveredReadRate(@TempDir Path dir) {
+        DiskTier disk = new DiskTier(dir, SIZE, true);
+        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+            region.write(0, pattern(arena, SIZE, 3), 0, SIZE);
+            MemorySegment out = arena.allocate(SIZE, 4096);
+            region.read(0, out, 0, DiskTier.LARGE_READ - 4096);
+            assertEquals(0, disk.largeReadBytes());
+            assertEquals(0.0, disk.largeReadRate());
+            region.read(0, out, 0, SIZE);
+            region.read(4096, DiskTier.LARGE_READ, (src, srcOffset, at, length) -> { });
+            assertEquals(SIZE + DiskTier.LARGE_READ, disk.largeReadBytes());
+            assertTrue(disk.largeReadRate() > 0);
         } finally {
             disk.close();
         }
