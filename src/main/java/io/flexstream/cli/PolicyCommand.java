@@ -64,7 +64,8 @@ public final class PolicyCommand implements Callable<Integer> {
     double alpha;
 
     @Option(names = "--element-bytes", defaultValue = "2",
-            description = "flexstream mode: bytes per stored element, 2 (fp16, GPU backend) or 4 (fp32, CPU backend) "
+            description = "flexstream mode: bytes per stored element, 2 (fp16, GPU backend) or 4 (fp32, CPU backend, "
+                    + "which also computes the decode of a block held wholly on the device in one pass) "
                     + "(default: ${DEFAULT-VALUE}).")
     int elementBytes;
 
@@ -130,7 +131,9 @@ public final class PolicyCommand implements Callable<Integer> {
         CostModel.Mode mode = costMode == CostModeOption.flexgen ? CostModel.Mode.FLEXGEN : CostModel.Mode.FLEXSTREAM;
         CostModel.Calibration calibration;
         try {
-            calibration = new CostModel.Calibration(CostModel.Calibration.DEFAULT.compressedBytesPerElement(), elementBytes);
+            // 4 bytes means the CPU backend, which also fuses the decode of blocks held wholly on the device.
+            calibration = new CostModel.Calibration(CostModel.Calibration.DEFAULT.compressedBytesPerElement(),
+                    elementBytes, elementBytes == 4);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--element-bytes: " + e.getMessage(), e);
         }

@@ -41,8 +41,10 @@ import static io.flexstream.policy.LpVariable.WN;
  *   makes small decode batches memory bound even when everything fits on the device. A third: a disk-resident
  *   sequence's cache moves in small O_DIRECT requests (a few KiB per token row), whose fixed latency
  *   ({@link HardwareProfile#diskReadRequestSeconds}, {@link HardwareProfile#diskWriteRequestSeconds}) is counted per
- *   request as the engine issues them ({@link DiskCacheRequests}). The memory rows are FlexGen's with these byte
- *   sizes. {@code flexstream bench policy} checks the predictions against measured runs.</li>
+ *   request as the engine issues them ({@link DiskCacheRequests}). A fourth: where the engine fuses a block's decode
+ *   ({@link Calibration#fusedDecode}, the CPU backend), {@link #formulateFused} describes that corner of the placement
+ *   space (cache and activations wholly on the device) with one weight stream per step for the whole block. The
+ *   memory rows are FlexGen's with these byte sizes. {@code flexstream bench policy} checks the predictions against measured runs.</li>
  * </ul>
  */
 public final class CostModel {
@@ -56,11 +58,14 @@ public final class CostModel {
      *                                  and min (4 bytes) per 64 elements = 0.5625, i.e. 0.28x of fp16
      * @param elementBytes              bytes per element of uncompressed weights, cache and activations as the
      *                                  engine stores them: 2 (fp16, the GPU backend) or 4 (fp32, the CPU backend)
+     * @param fusedDecode               whether the engine computes a zig-zag block's decode step for all its GPU
+     *                                  batches in one pass when the cache and activations are wholly on the device
+     *                                  (the CPU backend does; see {@link #formulateFused})
      */
-    public record Calibration(double compressedBytesPerElement, int elementBytes) {
-        public static final Calibration DEFAULT = new Calibration(36.0 / 64, 2);
-        /** The CPU backend keeps everything in fp32. */
-        public static final Calibration FP32 = new Calibration(36.0 / 64, 4);
+    public record Calibration(double compressedBytesPerElement, int elementBytes, boolean fusedDecode) {
+        public static final Calibration DEFAULT = new Calibration(36.0 / 64, 2, false);
+        /** The CPU backend keeps everything in fp32, and fuses the decode of device-resident blocks. */
+        public static final Calibration FP32 = new Calibration(36.0 / 64, 4, true);
 
         public Calibration {
             if (!(compressedBytesPerElement > 0)) {
@@ -114,10 +119,39 @@ public final class CostModel {
 
     /** The LP rows (time, memory, placement; no pins) and objective for one (gbs, nb). */
     public Formulation formulate(Workload w, int gbs, int nb) {
+        return formulate(w, gbs, nb, false);
+    }
+
+    /**
+     * Whether the engine this model describes has a fused decode for blocks of {@code nb} GPU batches: FlexStream
+     * mode, a calibration that says so, and more than one GPU batch.
+     */
+    public boolean fusesDecode(int nb) {
+        return mode == Mode.FLEXSTREAM && calibration.fusedDecode() && nb > 1;
+    }
+
+    /**
+     * The LP of the fused decode: the cache and activations are pinned wholly to the device (placement rows CG = 1,
+     * HG = 1), and a decode step multiplies the whole block's gbs x nb rows by each layer in one pass, so the block
+     * pays the floor of streaming a layer's weights from device memory once per step instead of once per GPU batch,
+     * and its temporaries are sized for the block. Prefill is unchanged (the engine runs it per GPU batch). The search
+     * solves it beside {@link #formulate} and keeps the better.
+     *
+     * @throws IllegalStateException when {@link #fusesDecode} is false for {@code nb}
+     */
+    public Formulation formulateFused(Workload w, int gbs, int nb) {
+        if (!fusesDecode(nb)) {
+            throw new IllegalStateException("no fused decode for " + nb + " GPU batch(es) in " + mode + " mode with "
+                    + calibration);
+        }
+        return formulate(w, gbs, nb, true);
+    }
+
+    private Formulation formulate(Workload w, int gbs, int nb, boolean fused) {
         if (gbs <= 0 || nb <= 0) throw new IllegalArgumentException("gbs and nb must be positive, got " + gbs + ", " + nb);
         Sizes z = sizes(w, gbs, nb);
         Map<String, LinearForm> pre = mode == Mode.FLEXGEN ? flexGenPrefill(z) : flexStreamPrefill(z, w);
-        Map<String, LinearForm> gen = mode == Mode.FLEXGEN ? flexGenDecode(z) : flexStreamDecode(z, w);
+        Map<String, LinearForm> gen = mode == Mode.FLEXGEN ? flexGenDecode(z) : flexStreamDecode(z, w, fused);
 
         List<LpConstraint> rows = new ArrayList<>();
         if (mode == Mode.FLEXGEN) {
@@ -131,7 +165,13 @@ public final class CostModel {
             pre.forEach((k, f) -> rows.add(LpConstraint.time("prefill: " + k, T_PRE, f)));
             gen.forEach((k, f) -> rows.add(LpConstraint.time("decode: " + k, T_GEN, f)));
         }
-        memoryRows(z, w, rows);
+        memoryRows(z, w, rows, fused);
+        if (fused) {
+            rows.add(LpConstraint.equal("fused decode: cache on the device (cg = 1)", LpConstraint.Kind.PLACEMENT,
+                    LinearForm.of(CG, 1), 1));
+            rows.add(LpConstraint.equal("fused decode: activations on the device (hg = 1)",
+                    LpConstraint.Kind.PLACEMENT, LinearForm.of(HG, 1), 1));
+        }
         rows.add(LpConstraint.equal("weight shares sum to 1", LpConstraint.Kind.PLACEMENT, LinearForm.sum(1, WG, WC, WN), 1));
         rows.add(LpConstraint.equal("cache shares sum to 1", LpConstraint.Kind.PLACEMENT, LinearForm.sum(1, CG, CC, CN), 1));
         rows.add(LpConstraint.equal("activation shares sum to 1", LpConstraint.Kind.PLACEMENT, LinearForm.sum(1, HG, HC, HN), 1));
@@ -258,15 +298,20 @@ public final class CostModel {
     /**
      * One layer's decode matrix products for the block: per GPU batch, gbs rows through the layer and its share of
      * the head, but never faster than streaming the layer's weights from device memory once. That floor is what a
-     * larger GPU batch amortises when the whole model sits on the device.
+     * larger GPU batch amortises when the whole model sits on the device. Fused, the block's rows go through in one
+     * pass, so the floor is paid once per step for the block.
      */
-    private double flexStreamDecodeMatmul(Sizes z, Workload w) {
+    private double flexStreamDecodeMatmul(Sizes z, Workload w, boolean fused) {
         double nb = z.bls / z.gbs;
         double flops = z.gbs * (8 * z.h1 * z.h1 + 4 * z.h1 * z.h2 + 2.0 * w.model().vocab() * z.h1 / z.l);
-        return nb * Math.max(flops / hw.matmulFlopsDecode(), z.weightBytes / hw.weightStreamBytesPerSecond());
+        double stream = z.weightBytes / hw.weightStreamBytesPerSecond();
+        if (fused) {
+            return Math.max(nb * flops / hw.matmulFlopsDecode(), stream);
+        }
+        return nb * Math.max(flops / hw.matmulFlopsDecode(), stream);
     }
 
-    private Map<String, LinearForm> flexStreamDecode(Sizes z, Workload w) {
+    private Map<String, LinearForm> flexStreamDecode(Sizes z, Workload w, boolean fused) {
         boolean delegate = w.cpuCacheCompute();
         double hidden = 2 * z.h1 * z.bls * z.hiddenFactor;
         double cacheRead = 4 * z.bls * z.ctx() * z.h1 * z.cacheFactor;   // bytes of K and V read per token
@@ -275,7 +320,7 @@ public final class CostModel {
         LinearForm h2d = LinearForm.sum(z.weightBytes / hw.hostToDevice(), WC, WN)
                 .plus(LinearForm.sum(hidden / hw.hostToDevice(), HC, HN));
         LinearForm d2h = LinearForm.sum(hidden / hw.deviceToHostHidden(), HC, HN);
-        LinearForm comp = LinearForm.constant(flexStreamDecodeMatmul(z, w));
+        LinearForm comp = LinearForm.constant(flexStreamDecodeMatmul(z, w, fused));
         if (delegate) {
             double cpuRate = hw.hostAttentionFlops() * hw.hostAttentionEfficiency((int) z.gbs, (int) z.h1);
             comp = comp.plus(CG, attnFlops / hw.attentionFlopsDecode()).plus(LinearForm.sum(attnFlops / cpuRate, CC, CN));
@@ -314,7 +359,7 @@ public final class CostModel {
 
     // ---- Peak memory (FLEXGEN.md 3.6; the FlexStream mode uses its own byte sizes) -------------------------------------
 
-    private void memoryRows(Sizes z, Workload w, List<LpConstraint> rows) {
+    private void memoryRows(Sizes z, Workload w, List<LpConstraint> rows, boolean fused) {
         double s = z.s, n = z.n, h1 = z.h1, h2 = z.h2, nh = z.nh, l = z.l, gbs = z.gbs, bls = z.bls;
         double wb = z.weightBytes;
         double cf = z.cacheFactor;      // 1 in FlexGen mode: its memory rows ignore cache compression
@@ -332,8 +377,10 @@ public final class CostModel {
         rows.add(LpConstraint.memory("GPU memory in prefill", gpuPre, hw.deviceMemoryBytes(), alpha));
 
         // Device, decode. FlexGen charges attention temporaries and a cache working copy only for the device share.
+        // A fused decode step holds the layer temporaries of the whole block at once.
         double sn = s + n;
-        LinearForm interG = LinearForm.constant(hf * (8 * gbs * h1 + 4 * gbs * h1 + 2 * gbs * h2 + 2 * gbs * h1))
+        double tempRows = fused ? bls : gbs;
+        LinearForm interG = LinearForm.constant(hf * (8 * tempRows * h1 + 4 * tempRows * h1 + 2 * tempRows * h2 + 2 * tempRows * h1))
                 .plus(CG, hf * (gbs * (2 * h1 + 2 * sn * h1 + 2 * nh * sn) + gbs * (2 * sn * h1 + 2 * h1)));
         LinearForm gpuGen = LinearForm.of(WG, wb * l).plus(HG, hf * 2 * h1 * bls).plus(CG, cacheAll)
                 .plus(2 * wb).plus(WG, -2 * wb)

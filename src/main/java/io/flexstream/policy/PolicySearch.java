@@ -121,8 +121,24 @@ public final class PolicySearch {
         }
     }
 
+    /**
+     * The LP optimum; where the engine fuses the decode of this many GPU batches ({@link CostModel#fusesDecode}), the
+     * better of the general LP and the fused one (which pins the cache and activations to the device).
+     */
     private Optional<Solution> solve(GlopSolver.Session session, Workload w, int gbs, int nb, Pins pins) {
-        Formulation f = model.formulate(w, gbs, nb);
+        Optional<Solution> general = solve(session, model.formulate(w, gbs, nb), w, gbs, nb, pins);
+        if (!model.fusesDecode(nb)) {
+            return general;
+        }
+        Optional<Solution> fused = solve(session, model.formulateFused(w, gbs, nb), w, gbs, nb, pins);
+        if (general.isEmpty() || fused.isEmpty()) {
+            return general.isEmpty() ? fused : general;
+        }
+        return fused.get().throughput() > general.get().throughput() ? fused : general;
+    }
+
+    private Optional<Solution> solve(GlopSolver.Session session, Formulation f, Workload w, int gbs, int nb,
+                                     Pins pins) {
         List<LpConstraint> rows = new ArrayList<>(f.constraints());
         rows.addAll(pinRows(pins));
         double[] x = session.minimise(rows, f.objective());
@@ -197,9 +213,14 @@ public final class PolicySearch {
         return out.stream().map(Binding::text).toList();
     }
 
-    /** Predicts a fixed policy without solving anything (FlexGen's evaluation of hand-set policies). */
+    /**
+     * Predicts a fixed policy without solving anything (FlexGen's evaluation of hand-set policies), with the fused
+     * decode where the engine would run one: the cache and activations 100% on the device and several GPU batches.
+     */
     public Prediction evaluate(Workload w, Policy p) {
-        return model.formulate(w, p.gpuBatchSize(), p.numGpuBatches()).evaluate(p);
+        boolean fused = model.fusesDecode(p.numGpuBatches()) && p.cacheGpu() >= 100 && p.activationGpu() >= 100;
+        return (fused ? model.formulateFused(w, p.gpuBatchSize(), p.numGpuBatches())
+                : model.formulate(w, p.gpuBatchSize(), p.numGpuBatches())).evaluate(p);
     }
 
     static List<LpConstraint> pinRows(Pins pins) {
@@ -243,7 +264,7 @@ public final class PolicySearch {
 
         Optional<Solution> solve(int gbs, int nb) {
             return done.computeIfAbsent(((long) gbs << 32) | nb, k -> {
-                solved++;
+                solved += model.fusesDecode(nb) ? 2 : 1;
                 return PolicySearch.this.solve(session, w, gbs, nb, pins);
             });
         }
