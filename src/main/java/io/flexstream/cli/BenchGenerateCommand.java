@@ -1,7 +1,6 @@
 package io.flexstream.cli;
 
 import io.flexstream.engine.EngineOptions;
-import io.flexstream.engine.GenerationListener;
 import io.flexstream.engine.GenerationRequest;
 import io.flexstream.engine.Generator;
 import io.flexstream.engine.OffloadedGenerator;
@@ -178,7 +177,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
             for (int run = -warmup; run < repeat; run++) {
                 for (int i = 0; i < n; i++) {
                     int v = Math.floorMod(run, 2) == 0 ? i : n - 1 - i;
-                    Phases phases = new Phases();
+                    PhaseTimes phases = new PhaseTimes();
                     long start = System.nanoTime();
                     engines.get(v).generate(prompts, phases);
                     double secs = (System.nanoTime() - start) / 1e9;
@@ -307,22 +306,6 @@ public final class BenchGenerateCommand implements Callable<Integer> {
         Arrays.sort(sorted);
         int n = sorted.length;
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-    }
-
-    /** Collects the phase times the engine reports. */
-    private static final class Phases implements GenerationListener {
-        double prefill;
-        double decode;
-
-        @Override
-        public void prefillDone(int sequences, int promptTokens, long nanos) {
-            prefill += nanos / 1e9;
-        }
-
-        @Override
-        public void decodeStep(int step, int maxSteps, int active, long nanos) {
-            decode += nanos / 1e9;
-        }
     }
 
     private static AutoCloseable closer(Kernels kernels) {

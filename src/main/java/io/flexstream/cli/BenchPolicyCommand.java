@@ -1,7 +1,6 @@
 package io.flexstream.cli;
 
 import io.flexstream.engine.EngineOptions;
-import io.flexstream.engine.GenerationListener;
 import io.flexstream.engine.GenerationRequest;
 import io.flexstream.engine.OffloadedGenerator;
 import io.flexstream.engine.Placement;
@@ -211,7 +210,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                 }
                 prompts.add(engine.prepare(GenerationRequest.tokens("p" + i, ids, SamplingParams.greedy(genLen))));
             }
-            Phases phases = new Phases();
+            PhaseTimes phases = new PhaseTimes();
             long start = System.nanoTime();
             engine.generate(prompts, phases);
             double seconds = (System.nanoTime() - start) / 1e9;
@@ -230,22 +229,6 @@ public final class BenchPolicyCommand implements Callable<Integer> {
             return new Run(policy, predicted, measured, seconds, diskRate, atDiskRate);
         } catch (Exception e) {
             throw new IllegalStateException(describe(policy) + " failed: " + e.getMessage(), e);
-        }
-    }
-
-    /** Wall time of the prefill and of the decode steps, as the engine reports them. */
-    private static final class Phases implements GenerationListener {
-        double prefill;
-        double decode;
-
-        @Override
-        public void prefillDone(int sequences, int promptTokens, long nanos) {
-            prefill += nanos / 1e9;
-        }
-
-        @Override
-        public void decodeStep(int step, int maxSteps, int active, long nanos) {
-            decode += nanos / 1e9;
         }
     }
 
