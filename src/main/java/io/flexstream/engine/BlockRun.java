@@ -327,11 +327,10 @@ final class BlockRun {
                 trace(Op.LOAD_CACHE, token, layer, k);
                 int first = firstWorkingItem(keys[decoder][k]);
                 long seqBytes = capacity * cacheRowBytes;
-                for (int s = first; s < count; s++) {
-                    keys[decoder][k].read(s, 0, cacheSlotK[slot], (s - first) * seqBytes, kvBefore * cacheRowBytes);
-                    values[decoder][k].read(s, 0, cacheSlotV[slot], (s - first) * seqBytes,
-                            kvBefore * cacheRowBytes);
-                }
+                // All sequences' requests at once: a disk-resident cache moves in small requests whose latency,
+                // one after another, outlasted the layer's compute (bench policy, cache on disk).
+                keys[decoder][k].readItems(first, count, 0, cacheSlotK[slot], seqBytes, kvBefore * cacheRowBytes);
+                values[decoder][k].readItems(first, count, 0, cacheSlotV[slot], seqBytes, kvBefore * cacheRowBytes);
             }
         }, engine.io());
     }

@@ -256,20 +256,59 @@ public final class DiskTier implements AutoCloseable {
             }
         }
 
+        /**
+         * Several reads at once: {@code lengths[i]} bytes at {@code offsets[i]} of this region into {@code dst} at
+         * {@code dstOffsets[i]}. Their pieces all go to the reader pool together, so that many small requests (the
+         * cache rows of a batch's sequences) are in flight at the same time instead of waiting one after another.
+         * Reader threads write into {@code dst}, so it must not be confined to the calling thread.
+         */
+        public void readAll(long[] offsets, MemorySegment dst, long[] dstOffsets, long[] lengths) {
+            List<Runnable> pieces = new ArrayList<>();
+            long total = 0;
+            for (int i = 0; i < offsets.length; i++) {
+                check(offsets[i], lengths[i]);
+                long dstOffset = dstOffsets[i];
+                addPieces(offsets[i], lengths[i], (pos, at, n) -> readInto(pos, dst, dstOffset + at, n), pieces);
+                total += lengths[i];
+            }
+            anyIo.begin(System.nanoTime());
+            long moved = 0;
+            try {
+                runAll(pieces);
+                moved = total;
+            } finally {
+                anyIo.end(System.nanoTime(), moved);
+            }
+            bytesRead.addAndGet(total);
+        }
+
         /** Splits [offset, offset + length) at multiples of CHUNK and runs the pieces on the reader pool. */
         private void inChunks(long offset, long length, ChunkRead piece) {
+            List<Runnable> pieces = new ArrayList<>();
+            addPieces(offset, length, piece, pieces);
+            runAll(pieces);
+        }
+
+        /** The pieces of [offset, offset + length) cut at multiples of CHUNK, as tasks. */
+        private static void addPieces(long offset, long length, ChunkRead piece, List<Runnable> pieces) {
             long end = offset + length;
-            long firstEnd = Math.min(end, (offset / CHUNK + 1) * CHUNK);
-            if (firstEnd == end) {
-                piece.run(offset, 0, length);
-                return;
-            }
-            List<Future<?>> pending = new ArrayList<>();
             for (long pos = offset; pos < end; ) {
                 long next = Math.min(end, (pos / CHUNK + 1) * CHUNK);
                 long from = pos;
-                pending.add(readers.submit(() -> piece.run(from, from - offset, next - from)));
+                pieces.add(() -> piece.run(from, from - offset, next - from));
                 pos = next;
+            }
+        }
+
+        /** Runs the pieces: one on the calling thread, several on the reader pool, waiting for all of them. */
+        private void runAll(List<Runnable> pieces) {
+            if (pieces.size() <= 1) {
+                pieces.forEach(Runnable::run);
+                return;
+            }
+            List<Future<?>> pending = new ArrayList<>();
+            for (Runnable piece : pieces) {
+                pending.add(readers.submit(piece));
             }
             RuntimeException failure = null;
             for (Future<?> f : pending) {

@@ -70,6 +70,32 @@ public final class SplitStore implements AutoCloseable {
         }
     }
 
+    /**
+     * Copies {@code length} bytes at {@code offset} of each item in [from, to) into {@code dst}, item i at
+     * {@code (i - from) * dstStride}. The disk-resident items are read all at once ({@link DiskTier.Region#readAll}),
+     * not one request after another.
+     */
+    public void readItems(int from, int to, long offset, MemorySegment dst, long dstStride, long length) {
+        int firstOnDisk = Math.max(from, counts[0] + counts[1]);
+        for (int item = from; item < Math.min(to, firstOnDisk); item++) {
+            read(item, offset, dst, (item - from) * dstStride, length);
+        }
+        int onDisk = to - firstOnDisk;
+        if (onDisk <= 0) {
+            return;
+        }
+        long[] offsets = new long[onDisk];
+        long[] dstOffsets = new long[onDisk];
+        long[] lengths = new long[onDisk];
+        for (int i = 0; i < onDisk; i++) {
+            int item = firstOnDisk + i;
+            offsets[i] = (item - counts[0] - counts[1]) * itemBytes + offset;
+            dstOffsets[i] = (item - from) * dstStride;
+            lengths[i] = length;
+        }
+        disk.readAll(offsets, dst, dstOffsets, lengths);
+    }
+
     /** Copies {@code length} bytes of {@code src} from {@code srcOffset} into item {@code item} at {@code offset}. */
     public void write(int item, long offset, MemorySegment src, long srcOffset, long length) {
         switch (tierOf(item)) {

@@ -102,4 +102,35 @@ class DiskTierTest {
             disk.close();
         }
     }
+
+    /** Many reads at once land exactly where the same reads one by one would, chunk-crossing ones included. */
+    @Test
+    void readAllEqualsTheReadsOneByOne(@TempDir Path dir) {
+        DiskTier disk = new DiskTier(dir, SIZE, true);
+        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+            region.write(0, pattern(arena, SIZE, 4), 0, SIZE);
+            SplittableRandom random = new SplittableRandom(5);
+            int n = 40;
+            long[] offsets = new long[n];
+            long[] lengths = new long[n];
+            long[] dstOffsets = new long[n];
+            long at = 0;
+            for (int i = 0; i < n; i++) {
+                offsets[i] = i == 0 ? DiskTier.CHUNK - 1000 : random.nextLong(SIZE);   // the first crosses a chunk
+                lengths[i] = i == 0 ? Math.min(SIZE - offsets[i], DiskTier.CHUNK + 5000)
+                        : random.nextLong(Math.min(SIZE - offsets[i], 20000) + 1);
+                dstOffsets[i] = at + random.nextLong(4096);
+                at = dstOffsets[i] + lengths[i];
+            }
+            MemorySegment together = arena.allocate(at, 4096);
+            MemorySegment oneByOne = arena.allocate(at, 4096);
+            region.readAll(offsets, together, dstOffsets, lengths);
+            for (int i = 0; i < n; i++) {
+                region.read(offsets[i], oneByOne, dstOffsets[i], lengths[i]);
+            }
+            assertEquals(-1, together.mismatch(oneByOne));
+        } finally {
+            disk.close();
+        }
+    }
 }
