@@ -4,6 +4,7 @@ import io.flexstream.engine.EngineOptions;
 import io.flexstream.engine.Engines;
 import io.flexstream.engine.Generator;
 import io.flexstream.engine.Placement;
+import io.flexstream.kernel.CpuKernels;
 import io.flexstream.kernel.Kernels;
 import io.flexstream.kernel.cuda.CudaUnavailableException;
 import io.flexstream.metrics.OpsServer;
@@ -122,7 +123,7 @@ public final class ServeCommand implements Callable<Integer> {
      *                  search then predicts that placement's throughput per bucket for the completion records, and
      *                  blocks are filled to the engine's gbs x nb.
      */
-    private BatchSizer sizer(StreamConfig config, Placement placement) throws java.io.IOException {
+    private BatchSizer sizer(StreamConfig config, Placement placement, boolean cpuBackend) throws java.io.IOException {
         if (batchPolicy.equals("fixed")) {
             if (placement != null && config.batchSize() % placement.blockSize() != 0) {
                 LOG.warn("batch.size {} is not a multiple of the placement's block gbs x nb = {}: some blocks will "
@@ -136,9 +137,12 @@ public final class ServeCommand implements Callable<Integer> {
         }
         OptConfig model = OptConfig.read(config.modelDir().resolve("config.json"));
         Path name = config.modelDir().toAbsolutePath().normalize().getFileName();
-        // The CPU backend keeps fp32: the cost model counts 4 bytes per element.
+        // The engine keeps fp32 on either backend: the cost model counts 4 bytes per element. Only the CPU backend
+        // fuses the decode of a block held wholly on the device.
+        CostModel.Calibration fp32 = CostModel.Calibration.FP32;
         CostModel cost = new CostModel(HardwareProfile.load(hardware), CostModel.Mode.FLEXSTREAM,
-                CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32);
+                CostModel.DEFAULT_ALPHA, cpuBackend ? fp32
+                        : new CostModel.Calibration(fp32.compressedBytesPerElement(), fp32.elementBytes(), false));
         Workload template = new Workload(ModelShape.of(name == null ? "model" : name.toString(), model), 1,
                 config.maxNewTokens(), offload.compressWeight(), offload.compressCache(), false);
         Pins pins = Pins.NONE;
@@ -166,12 +170,10 @@ public final class ServeCommand implements Callable<Integer> {
             return 2;
         }
         Placement placement;
-        BatchSizer sizer;
         try {
             placement = offload.offloading() ? offload.placement() : null;
-            sizer = sizer(config, placement);
-        } catch (java.io.IOException | RuntimeException e) {
-            System.err.println("flexstream serve: cannot set up --batch-policy " + batchPolicy + ": " + e.getMessage());
+        } catch (RuntimeException e) {
+            System.err.println("flexstream serve: " + e.getMessage());
             return 2;
         }
         // The endpoints come up before the model loads (minutes for a large checkpoint): live but not ready meanwhile,
@@ -185,6 +187,16 @@ public final class ServeCommand implements Callable<Integer> {
                     line -> System.err.println("flexstream serve: " + line));
         } catch (CudaUnavailableException e) {
             System.err.println("flexstream serve: " + e.getMessage());
+            if (ops != null) {
+                ops.close();
+            }
+            return 2;
+        }
+        BatchSizer sizer;
+        try {
+            sizer = sizer(config, placement, kernels instanceof CpuKernels);
+        } catch (java.io.IOException | RuntimeException e) {
+            System.err.println("flexstream serve: cannot set up --batch-policy " + batchPolicy + ": " + e.getMessage());
             if (ops != null) {
                 ops.close();
             }
