@@ -102,8 +102,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
         System.out.println("profile: " + profile.name() + " — " + profile.description());
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         ModelShape model = ModelShape.of(shape + "x" + layers, config);
-        PolicySearch search = new PolicySearch(new CostModel(profile, CostModel.Mode.FLEXSTREAM,
-                CostModel.DEFAULT_ALPHA, CostModel.Calibration.FP32));
+        PolicySearch search = searchFor(profile);
         Workload workload = new Workload(model, promptLen, genLen, false, false, false);
         Pins cap = Pins.NONE.withMaxBlockSize(maxBlock);
         List<Scenario> all = List.of(
@@ -164,6 +163,12 @@ public final class BenchPolicyCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The search this benchmark checks: FlexStream mode, calibrated for the CPU backend, on {@code profile}. */
+    private static PolicySearch searchFor(HardwareProfile profile) {
+        return new PolicySearch(new CostModel(profile, CostModel.Mode.FLEXSTREAM, CostModel.DEFAULT_ALPHA,
+                CostModel.Calibration.FP32));
+    }
+
     /** The hand-set block shapes: small, medium and large GPU batches, one or several per block. */
     private List<int[]> gridShapes() {
         List<int[]> shapes = new ArrayList<>();
@@ -216,9 +221,8 @@ public final class BenchPolicyCommand implements Callable<Integer> {
             double seconds = (System.nanoTime() - start) / 1e9;
             double measured = (double) placement.blockSize() * genLen / seconds;
             double diskRate = tiers.disk().largeReadRate();
-            double atDiskRate = diskRate == 0 ? Double.NaN : new PolicySearch(new CostModel(
-                    profile.withDiskToHost(diskRate), CostModel.Mode.FLEXSTREAM, CostModel.DEFAULT_ALPHA,
-                    CostModel.Calibration.FP32)).evaluate(workload, policy).throughput();
+            double atDiskRate = diskRate == 0 ? Double.NaN
+                    : searchFor(profile.withDiskToHost(diskRate)).evaluate(workload, policy).throughput();
             System.out.printf(Locale.ROOT, "  %-34s predicted %7.1f tokens/s, measured %7.1f tokens/s (%.2f s: "
                             + "prefill %.2f s, predicted %.2f; decode %.2f s, predicted %.2f); peak %s; disk busy "
                             + "%.2f s%s%n", describe(policy), predicted, measured, seconds, phases.prefill,

@@ -32,8 +32,8 @@ class DiskTierTest {
 
     @Test
     void chunkedParallelReadsReturnTheWrittenBytes(@TempDir Path dir) {
-        DiskTier disk = new DiskTier(dir, SIZE, true);
-        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+        try (DiskTier disk = new DiskTier(dir, SIZE, true); Arena arena = Arena.ofShared();
+             DiskTier.Region region = disk.allocate(SIZE, "test")) {
             MemorySegment data = pattern(arena, SIZE, 1);
             region.write(0, data, 0, SIZE);
             MemorySegment out = arena.allocate(SIZE + 8192, 4096);
@@ -57,15 +57,13 @@ class DiskTierTest {
                 assertEquals(-1, data.asSlice(offset, length).mismatch(out.asSlice(dstOffset, length)),
                         "read of [" + offset + ", +" + length + ") into +" + dstOffset);
             }
-        } finally {
-            disk.close();
         }
     }
 
     @Test
     void sinkReadsDeliverEveryByteOnceWithItsOffset(@TempDir Path dir) {
-        DiskTier disk = new DiskTier(dir, SIZE, true);
-        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+        try (DiskTier disk = new DiskTier(dir, SIZE, true); Arena arena = Arena.ofShared();
+             DiskTier.Region region = disk.allocate(SIZE, "test")) {
             MemorySegment data = pattern(arena, SIZE, 3);
             region.write(0, data, 0, SIZE);
             long offset = 777;
@@ -79,16 +77,14 @@ class DiskTierTest {
             assertEquals(length, delivered.get());
             assertEquals(-1, data.asSlice(offset, length).mismatch(out));
             assertEquals(length, disk.bytesRead());
-        } finally {
-            disk.close();
         }
     }
 
     /** Only reads of a megabyte or more are timed for the delivered bandwidth; small ones are request bound. */
     @Test
     void largeReadsAloneMakeTheDeliveredReadRate(@TempDir Path dir) {
-        DiskTier disk = new DiskTier(dir, SIZE, true);
-        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+        try (DiskTier disk = new DiskTier(dir, SIZE, true); Arena arena = Arena.ofShared();
+             DiskTier.Region region = disk.allocate(SIZE, "test")) {
             region.write(0, pattern(arena, SIZE, 3), 0, SIZE);
             MemorySegment out = arena.allocate(SIZE, 4096);
             region.read(0, out, 0, DiskTier.LARGE_READ - 4096);
@@ -98,16 +94,14 @@ class DiskTierTest {
             region.read(4096, DiskTier.LARGE_READ, (src, srcOffset, at, length) -> { });
             assertEquals(SIZE + DiskTier.LARGE_READ, disk.largeReadBytes());
             assertTrue(disk.largeReadRate() > 0);
-        } finally {
-            disk.close();
         }
     }
 
     /** Many reads at once land exactly where the same reads one by one would, chunk-crossing ones included. */
     @Test
     void readAllEqualsTheReadsOneByOne(@TempDir Path dir) {
-        DiskTier disk = new DiskTier(dir, SIZE, true);
-        try (Arena arena = Arena.ofShared(); DiskTier.Region region = disk.allocate(SIZE, "test")) {
+        try (DiskTier disk = new DiskTier(dir, SIZE, true); Arena arena = Arena.ofShared();
+             DiskTier.Region region = disk.allocate(SIZE, "test")) {
             region.write(0, pattern(arena, SIZE, 4), 0, SIZE);
             SplittableRandom random = new SplittableRandom(5);
             int n = 40;
@@ -129,8 +123,6 @@ class DiskTierTest {
                 region.read(offsets[i], oneByOne, dstOffsets[i], lengths[i]);
             }
             assertEquals(-1, together.mismatch(oneByOne));
-        } finally {
-            disk.close();
         }
     }
 }
