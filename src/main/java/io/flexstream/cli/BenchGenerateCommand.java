@@ -26,6 +26,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 /**
  * {@code flexstream bench generate}: times generation on a random model of a published OPT shape, with FlexGen's
@@ -68,6 +69,17 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Weights and prompts seed (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--pytorch", paramLabel = "PYTHON", description = "Also time PyTorch on the same workload in "
+            + "this run, its runs alternating with the engine's: FlexStream's script run by this Python interpreter, "
+            + "which needs torch (e.g. /usr/bin/python3 with Debian's python3-torch and libopenblas0-pthread). "
+            + "In-memory fp32 runs of pre-LayerNorm shapes only.")
+    String pytorch;
+
+    @Option(names = "--pytorch-linear", split = ",", defaultValue = "standard,tuned", description = "The PyTorch "
+            + "variants to time with --pytorch: standard (F.linear, as torch.nn.Linear runs), tuned (weights "
+            + "transposed once, x @ w_t) (default: ${DEFAULT-VALUE}).")
+    List<PyTorchBaseline.Linear> pytorchLinear;
+
     @CommandLine.Mixin
     OffloadOptions offload = new OffloadOptions();
 
@@ -88,9 +100,16 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                 + (threads > 0 ? " --threads " + threads : "")
                 + (options.compressWeight() ? " --compress-weight" : "")
                 + (options.compressCache() ? " --compress-cache" : "")
-                + (offload.offloading() ? " (with policy flags)" : ""));
+                + (offload.offloading() ? " (with policy flags)" : "")
+                + (pytorch != null ? " --pytorch " + pytorch + " --pytorch-linear "
+                + pytorchLinear.stream().map(PyTorchBaseline.Linear::argument).collect(Collectors.joining(","))
+                : ""));
         System.out.println("machine: " + MachineInfo.describe());
         Placement placement = offload.offloading() ? offload.placement() : null;
+        if (pytorch != null && (placement != null || compressed)) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--pytorch times the in-memory fp32 "
+                    + "engine only: drop the policy and compression flags, or --pytorch");
+        }
         Kernels kernels = backend.kernels(threads, offload.deviceMem, placement != null, System.out::println);
         try (Arena arena = Arena.ofShared(); AutoCloseable closeKernels = closer(kernels)) {
             OptWeights weights = OptWeights.random(config, seed, arena);
@@ -106,7 +125,19 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                         .withCompressCache(false)));
             }
             variants.add(new Variant(label(options), options));
-            List<Measured> results = measure(variants, config, weights, kernels, placement);
+            List<PyTorchBaseline> baselines = new ArrayList<>();
+            List<Measured> results;
+            try {
+                for (PyTorchBaseline.Linear linear : pytorch == null ? List.<PyTorchBaseline.Linear>of()
+                        : pytorchLinear) {
+                    baselines.add(PyTorchBaseline.start(pytorch, config, batch, promptLen, genLen,
+                            kernels instanceof CpuKernels cpu ? cpu.threads() : 1, seed, linear));
+                    System.out.println("baseline: " + baselines.getLast().describe());
+                }
+                results = measure(variants, baselines, config, weights, kernels, placement);
+            } finally {
+                baselines.forEach(PyTorchBaseline::close);
+            }
             if (compressed) {
                 compare(variants, results, placement == null);
             }
@@ -123,8 +154,8 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                         FmaPeak.lanes(), peakBefore, 2 * peak - peakBefore, engine,
                         100 * engine / peak, batch * (double) genLen / (flops / (peak * 1e9)));
             }
-            if (placement == null && !compressed && shape.equals("opt-125m") && layers == 0 && batch == 32
-                    && promptLen == 128 && genLen == 32) {
+            if (pytorch == null && placement == null && !compressed && shape.equals("opt-125m") && layers == 0
+                    && batch == 32 && promptLen == 128 && genLen == 32) {
                 System.out.printf("vs PyTorch 1.13 reference on this machine class (%.0f tokens/s, PLATFORM.md, "
                         + "not measured in this run): %.2fx%n", PYTORCH_REFERENCE_TOKENS_PER_S,
                         results.getLast().tokensPerS() / PYTORCH_REFERENCE_TOKENS_PER_S);
@@ -156,13 +187,18 @@ public final class BenchGenerateCommand implements Callable<Integer> {
     private record Measured(double seconds, double prefill, double decode, double tokensPerS, long[][] bytes) {
     }
 
+    /** Something timed by the interleaved loop: an engine variant or a PyTorch baseline. */
+    private record Contender(String label, Callable<PyTorchBaseline.Run> run) {
+    }
+
     /**
-     * Times {@code warmup + repeat} runs of each variant. With several variants the runs are interleaved (A B, then
-     * B A, ...) on engines kept open side by side, so that a change in machine load during the benchmark (other
-     * builds on a shared machine) hits every variant alike instead of whichever ran last.
+     * Times {@code warmup + repeat} runs of each variant and each PyTorch baseline. With several of them the runs are
+     * interleaved (A B, then B A, ...) on engines and processes kept open side by side, so that a change in machine
+     * load during the benchmark (other builds on a shared machine) hits every one alike instead of whichever ran
+     * last. Prints the baselines' medians and the engine's ratio to each; returns the engine variants' medians.
      */
-    private List<Measured> measure(List<Variant> variants, OptConfig config, OptWeights weights, Kernels kernels,
-                                   Placement placement) {
+    private List<Measured> measure(List<Variant> variants, List<PyTorchBaseline> baselines, OptConfig config,
+                                   OptWeights weights, Kernels kernels, Placement placement) throws Exception {
         List<Generator> engines = new ArrayList<>();
         try {
             for (Variant v : variants) {
@@ -170,34 +206,53 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                         : offloaded(weights, kernels, placement, v.options()));
             }
             List<PreparedPrompt> prompts = prompts(engines.getFirst(), config);
-            int n = variants.size();
+            List<Contender> contenders = new ArrayList<>();
+            boolean several = variants.size() + baselines.size() > 1;
+            for (int v = 0; v < variants.size(); v++) {
+                Generator engine = engines.get(v);
+                contenders.add(new Contender(several ? " [FlexStream " + variants.get(v).label() + "]" : "", () -> {
+                    PhaseTimes phases = new PhaseTimes();
+                    long start = System.nanoTime();
+                    engine.generate(prompts, phases);
+                    return new PyTorchBaseline.Run((System.nanoTime() - start) / 1e9, phases.prefill, phases.decode);
+                }));
+            }
+            for (PyTorchBaseline b : baselines) {
+                contenders.add(new Contender(" [PyTorch " + b.linear() + "]", b::run));
+            }
+            int n = contenders.size();
             double[][] total = new double[n][repeat];
             double[][] prefill = new double[n][repeat];
             double[][] decode = new double[n][repeat];
             for (int run = -warmup; run < repeat; run++) {
                 for (int i = 0; i < n; i++) {
-                    int v = Math.floorMod(run, 2) == 0 ? i : n - 1 - i;
-                    PhaseTimes phases = new PhaseTimes();
-                    long start = System.nanoTime();
-                    engines.get(v).generate(prompts, phases);
-                    double secs = (System.nanoTime() - start) / 1e9;
-                    String label = (run < 0 ? "warm-up" : "run " + (run + 1))
-                            + (n > 1 ? " [" + variants.get(v).label() + "]" : "");
-                    System.out.printf("%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n", label, secs,
-                            phases.prefill, phases.decode, batch * (double) genLen / secs);
+                    int c = Math.floorMod(run, 2) == 0 ? i : n - 1 - i;
+                    PyTorchBaseline.Run r = contenders.get(c).run().call();
+                    System.out.printf("%s%s: %.3f s (prefill %.3f s, decode %.3f s), %.1f tokens/s%n",
+                            run < 0 ? "warm-up" : "run " + (run + 1), contenders.get(c).label(), r.seconds(),
+                            r.prefill(), r.decode(), batch * (double) genLen / r.seconds());
                     if (run >= 0) {
-                        total[v][run] = secs;
-                        prefill[v][run] = phases.prefill;
-                        decode[v][run] = phases.decode;
+                        total[c][run] = r.seconds();
+                        prefill[c][run] = r.prefill();
+                        decode[c][run] = r.decode();
                     }
                 }
             }
             List<Measured> out = new ArrayList<>();
-            for (int v = 0; v < n; v++) {
-                if (n > 1) {
+            for (int v = 0; v < variants.size(); v++) {
+                if (variants.size() > 1) {
                     System.out.println("== " + variants.get(v).label());
                 }
                 out.add(summarize(engines.get(v), config, total[v], prefill[v], decode[v]));
+            }
+            double engineTokensPerS = out.getLast().tokensPerS();
+            for (int b = 0; b < baselines.size(); b++) {
+                int c = variants.size() + b;
+                double tokensPerS = batch * (double) genLen / median(total[c]);
+                System.out.printf("PyTorch %s, median of %d: %.3f s; prefill %.3f s, decode %.3f s; %.1f tokens/s; "
+                                + "FlexStream %s vs it: %.2fx%n", baselines.get(b).linear(), repeat, median(total[c]),
+                        median(prefill[c]), median(decode[c]), tokensPerS, variants.getLast().label(),
+                        engineTokensPerS / tokensPerS);
             }
             return out;
         } finally {

@@ -37,15 +37,19 @@ public final class FlexStreamCli implements Runnable {
     /** The configured command line, shared by main and tests. */
     public static CommandLine commandLine() {
         return new CommandLine(new FlexStreamCli())
-                .setExecutionExceptionHandler(FlexStreamCli::unavailableBackend)
+                .setExecutionExceptionHandler(FlexStreamCli::unavailableDependency)
                 .setCaseInsensitiveEnumValuesAllowed(true)
                 .setUsageHelpAutoWidth(true);
     }
 
-    /** A forced --backend cuda that cannot run is a usage error with its cause and fix, not a stack trace. */
-    private static int unavailableBackend(Exception e, CommandLine commandLine, CommandLine.ParseResult parsed)
+    /**
+     * A forced --backend cuda that cannot run, or a --pytorch interpreter without torch, is a usage error with its
+     * cause and fix, not a stack trace.
+     */
+    private static int unavailableDependency(Exception e, CommandLine commandLine, CommandLine.ParseResult parsed)
             throws Exception {
-        if (e instanceof io.flexstream.kernel.cuda.CudaUnavailableException) {
+        if (e instanceof io.flexstream.kernel.cuda.CudaUnavailableException
+                || e instanceof PyTorchBaseline.UnavailableException) {
             commandLine.getErr().println(commandLine.getCommandSpec().qualifiedName() + ": " + e.getMessage());
             return 2;
         }
