@@ -3,47 +3,52 @@ package io.flexstream.kernel;
 import java.util.Arrays;
 import java.util.concurrent.CountDownLatch;
 
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
- * This machine's fp32 fused multiply-add rate right now: every thread runs twelve independent vector fma chains on
- * values held in registers, so nothing but the fma units bounds it. A benchmark prints it beside its own GFLOP/s to
- * tell a slower build from a slower host: on the shared build VM the same jar generated 69 or 92 tokens/s on
- * different afternoons, and this rate moves with it.
+ * This machine's fp32 fused multiply-add rate right now, as the engine's own micro-kernel reaches it: every thread
+ * runs {@link VectorLinear}'s 6 x 16 register tile over operands small enough to stay in L1 (one k slice of a panel
+ * and six broadcast lines), so nothing but the core bounds it. A benchmark prints it beside its own GFLOP/s to tell a
+ * slower build from a slower host: on the shared build VM the same jar generated 69 or 92 tokens/s on different
+ * afternoons, and this rate moves with it. It is the ceiling of the engine's matrix products; what they lose below
+ * it is blocking, packing and memory traffic. (An earlier probe of twelve independent {@code c = c * a + b} chains
+ * read 79 GFLOP/s on one thread and 115-120 on two where this tile reached 87 and 145-165 in the same minutes, so
+ * it understated the host by a quarter.)
  */
 public final class FmaPeak {
 
-    private static final VectorSpecies<Float> S = LaneSum.SPECIES;
-    /** Independent chains per thread: enough to cover the fma latency (4-5 cycles) at two fma per cycle. */
-    private static final int CHAINS = 12;
+    /** Values of p per tile call: one 16 KiB panel slice, as {@link VectorLinear} slices k. */
+    private static final int KC = 256;
+    private static final int ROWS = 6;
 
     private FmaPeak() {
     }
 
     /** Float lanes per vector on this machine (8 with AVX2, 16 with AVX-512). */
     public static int lanes() {
-        return S.length();
+        return LaneSum.LANES;
+    }
+
+    /** Floating-point operations of one tile call. */
+    static double flopsPerCall() {
+        return 2.0 * ROWS * VectorLinear.PANEL * KC;
     }
 
     /**
-     * Median over {@code trials} of the GFLOP/s of {@code threads} threads running fma chains for {@code iterations}
-     * rounds each (2 flops per lane per fma), after one untimed trial that lets the JIT compile the loop.
+     * Median over {@code trials} of the GFLOP/s of {@code threads} threads running {@code calls} tile calls each,
+     * after one untimed trial that lets the JIT compile the loop.
      */
-    public static double gflops(int threads, long iterations, int trials) {
+    public static double gflops(int threads, long calls, int trials) {
         double[] rates = new double[trials];
-        run(threads, Math.max(1, iterations / 10));
+        run(threads, Math.max(1, calls / 10));
         for (int t = 0; t < trials; t++) {
-            long nanos = run(threads, iterations);
-            rates[t] = threads * (double) iterations * CHAINS * S.length() * 2 / nanos;
+            long nanos = run(threads, calls);
+            rates[t] = threads * (double) calls * flopsPerCall() / nanos;
         }
         Arrays.sort(rates);
         return rates[trials / 2];
     }
-
     /** Wall nanoseconds for every thread to finish its chains, started together. */
-    private static long run(int threads, long iterations) {
+    private static long run(int threads, long calls) {
         CountDownLatch start = new CountDownLatch(1);
         Thread[] workers = new Thread[threads];
         float[] sinks = new float[threads];
@@ -56,7 +61,7 @@ public final class FmaPeak {
                     Thread.currentThread().interrupt();
                     return;
                 }
-                sinks[index] = chains(iterations);
+                sinks[index] = tile(calls);
             });
         }
         long begin = System.nanoTime();
@@ -72,18 +77,24 @@ public final class FmaPeak {
         return System.nanoTime() - begin;
     }
 
-    /** Twelve fma chains; the result is returned so the JIT cannot drop the work. */
-    static float chains(long iterations) {
-        FloatVector a = FloatVector.broadcast(S, 0.999999f);
-        FloatVector b = FloatVector.broadcast(S, 1e-7f);
-        FloatVector c0 = FloatVector.broadcast(S, 1f), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-        FloatVector c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-        for (long i = 0; i < iterations; i++) {
-            c0 = c0.fma(a, b); c1 = c1.fma(a, b); c2 = c2.fma(a, b); c3 = c3.fma(a, b);
-            c4 = c4.fma(a, b); c5 = c5.fma(a, b); c6 = c6.fma(a, b); c7 = c7.fma(a, b);
-            c8 = c8.fma(a, b); c9 = c9.fma(a, b); c10 = c10.fma(a, b); c11 = c11.fma(a, b);
+    /**
+     * {@code calls} calls of the micro-kernel on per-thread operands (all ones, so every sum is exact), accumulating
+     * into one tile; returns a sum of the tile so the JIT cannot drop the work.
+     */
+    static float tile(long calls) {
+        float[] lines = new float[ROWS * KC];
+        float[] panel = new float[KC * VectorLinear.PANEL];
+        float[] acc = new float[ROWS * VectorLinear.PANEL];
+        Arrays.fill(lines, 1f);
+        Arrays.fill(panel, 1f);
+        for (long c = 0; c < calls; c++) {
+            VectorLinear.microKernel(lines, 0, KC, 2 * KC, 3 * KC, 4 * KC, 5 * KC, panel, 0, KC, acc, 0,
+                    VectorLinear.PANEL);
         }
-        return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).add(c8).add(c9).add(c10).add(c11)
-                .reduceLanes(VectorOperators.ADD);
+        float sum = 0;
+        for (float v : acc) {
+            sum += v;
+        }
+        return sum;
     }
 }

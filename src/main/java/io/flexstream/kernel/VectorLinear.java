@@ -244,7 +244,7 @@ final class VectorLinear {
      * (offsets r0..r5 into src) and the PANEL lines c: continues each element's fma chain in p order, reading and
      * writing the running sums at {@code acc[accBase + t*accStride + c]}.
      */
-    private static void microKernel(float[] src, int r0, int r1, int r2, int r3, int r4, int r5,
+    static void microKernel(float[] src, int r0, int r1, int r2, int r3, int r4, int r5,
                                     float[] panels, int base, int kc, float[] acc, int accBase, int accStride) {
         int a0 = accBase, a1 = a0 + accStride, a2 = a1 + accStride, a3 = a2 + accStride, a4 = a3 + accStride;
         int a5 = a4 + accStride;
