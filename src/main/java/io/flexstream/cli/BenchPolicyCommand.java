@@ -8,6 +8,7 @@ import io.flexstream.engine.PreparedPrompt;
 import io.flexstream.engine.SamplingParams;
 import io.flexstream.engine.ScheduleKind;
 import io.flexstream.kernel.CpuKernels;
+import io.flexstream.kernel.FmaPeak;
 import io.flexstream.model.OptConfig;
 import io.flexstream.model.OptWeights;
 import io.flexstream.policy.CostModel;
@@ -86,11 +87,16 @@ public final class BenchPolicyCommand implements Callable<Integer> {
     /**
      * A measured run: the policy, its prediction and what the engine did; {@code diskRate} is the read bandwidth the
      * disk tier delivered during the run (0 when it read nothing large) and {@code predictedAtDiskRate} the prediction
-     * redone with that bandwidth in place of the profile's (NaN without it).
+     * redone with that bandwidth in place of the profile's (NaN without it); {@code computeFactor} is the host's fma
+     * rate around the run over its rate around the profile (NaN when not probed) and {@code predictedInRun} the
+     * prediction redone with both the run's compute speed and its disk rate.
      */
     private record Run(Policy policy, double predicted, double measured, double seconds, double diskRate,
-                       double predictedAtDiskRate) {
+                       double predictedAtDiskRate, double computeFactor, double predictedInRun) {
     }
+
+    /** The host's fma rate (the engine's micro-kernel, 2 threads) around the profile; NaN with --hardware. */
+    private double profilePeak = Double.NaN;
 
     @Override
     public Integer call() throws Exception {
@@ -98,7 +104,15 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                         + "--max-block %d%s --offload-dir %s%n", shape, layers, promptLen, genLen, maxBlock,
                 hardware == null ? "" : " --hardware " + hardware, offloadDir);
         System.out.println("machine: " + MachineInfo.describe());
-        HardwareProfile profile = hardware == null ? measureProfile() : HardwareProfile.load(hardware);
+        HardwareProfile profile;
+        if (hardware == null) {
+            double before = hostPeak();
+            profile = measureProfile();
+            profilePeak = (before + hostPeak()) / 2;
+            System.out.printf(Locale.ROOT, "host fma rate around the profile: %.1f GFLOP/s%n", profilePeak);
+        } else {
+            profile = HardwareProfile.load(hardware);
+        }
         System.out.println("profile: " + profile.name() + " — " + profile.description());
         OptConfig config = OptConfig.shape(shape).withNumLayers(layers);
         ModelShape model = ModelShape.of(shape + "x" + layers, config);
@@ -116,8 +130,9 @@ public final class BenchPolicyCommand implements Callable<Integer> {
             // Warm-up at both ends of the block sizes: the chosen policy is usually the largest block and runs first,
             // and after a small warm-up alone its prefill measured 23% slower than the same prefill later in the run.
             System.out.println("warm-up runs (not counted)");
-            measure(weights, kernels, profile, Policy.of(4, 1, "100 0 100 0 100 0", false), search, workload);
-            measure(weights, kernels, profile, Policy.of(maxBlock, 1, "100 0 100 0 100 0", false), search, workload);
+            measure(weights, kernels, profile, Policy.of(4, 1, "100 0 100 0 100 0", false), search, workload, false);
+            measure(weights, kernels, profile, Policy.of(maxBlock, 1, "100 0 100 0 100 0", false), search, workload,
+                    false);
             for (Scenario scenario : all) {
                 if (!workloads.contains(scenario.name())) {
                     continue;
@@ -125,7 +140,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                 Solution chosen = search.search(workload, scenario.pins()).best();
                 System.out.printf("%n== %s: search chose %s, predicted %.1f tokens/s%n", scenario.name(),
                         describe(chosen.policy()), chosen.prediction().throughput());
-                Run picked = measure(weights, kernels, profile, chosen.policy(), search, workload);
+                Run picked = measure(weights, kernels, profile, chosen.policy(), search, workload, true);
                 List<Run> grid = new ArrayList<>();
                 for (int[] shapeOfBlock : gridShapes()) {
                     Policy hand = withShape(chosen.policy(), shapeOfBlock[0], shapeOfBlock[1]);
@@ -134,7 +149,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                         grid.add(picked);
                         continue;
                     }
-                    grid.add(measure(weights, kernels, profile, hand, search, workload));
+                    grid.add(measure(weights, kernels, profile, hand, search, workload, false));
                 }
                 Run best = grid.stream().max(java.util.Comparator.comparingDouble(Run::measured)).orElseThrow();
                 double error = picked.predicted() / picked.measured() - 1;
@@ -145,21 +160,28 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                         "%.2f GB/s (profile %.2f): %.1f, %+.0f%%", picked.diskRate() / 1e9,
                         profile.diskToHost() / 1e9, picked.predictedAtDiskRate(),
                         100 * (picked.predictedAtDiskRate() / picked.measured() - 1));
-                report.add(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %+.0f%% | %s | %s: %.1f | %.0f%% |",
+                String inRun = Double.isNaN(picked.predictedInRun()) ? "profile not taken in this run"
+                        : String.format(Locale.ROOT, "x%.2f: %.1f, %+.0f%%", picked.computeFactor(),
+                        picked.predictedInRun(), 100 * (picked.predictedInRun() / picked.measured() - 1));
+                report.add(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %+.0f%% | %s | %s | %s: %.1f | %.0f%% |",
                         scenario.name(), describe(picked.policy()), picked.predicted(), picked.measured(),
-                        100 * error, atDiskRate, describe(best.policy()), best.measured(), 100 * share));
+                        100 * error, atDiskRate, inRun, describe(best.policy()), best.measured(), 100 * share));
             }
         }
         System.out.printf("%n| workload | chosen policy | predicted tokens/s | measured tokens/s | prediction error "
-                + "| disk read rate in the run: prediction at it, error | best hand-set (measured tokens/s) "
-                + "| chosen / best |%n|---|---|---|---|---|---|---|---|%n");
+                + "| disk read rate in the run: prediction at it, error | host compute speed in the run vs at the "
+                + "profile, with the run's disk rate: prediction, error | best hand-set (measured tokens/s) "
+                + "| chosen / best |%n|---|---|---|---|---|---|---|---|---|%n");
         report.forEach(System.out::println);
         System.out.println("targets: |prediction error| <= 25%, chosen / best >= 90% — " + (allMet ? "all met"
                 : "NOT all met"));
         System.out.println("The prediction error is judged with the profile taken before the runs. The column on the "
                 + "disk read rate shows the same prediction with the bandwidth the disk tier delivered during the run "
                 + "(reads of 1 MiB or more, over the time such reads were in progress): when that one is close and "
-                + "the first is not, the disk changed speed, not the model.");
+                + "the first is not, the disk changed speed, not the model. The next column also scales every compute "
+                + "rate of the profile by the host's fma rate around the run over its rate around the profile (the "
+                + "engine's micro-kernel on L1-resident operands, 2 threads): it tells the model's error from the "
+                + "shared host's change of speed.");
         return 0;
     }
 
@@ -193,7 +215,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
 
     /** Runs one block of the policy's size on the offloading engine; tokens/s = new tokens / wall time. */
     private Run measure(OptWeights weights, CpuKernels kernels, HardwareProfile profile, Policy policy,
-                        PolicySearch search, Workload workload) {
+                        PolicySearch search, Workload workload, boolean probeHost) {
         Prediction prediction = search.evaluate(workload, policy);
         double predicted = prediction.throughput();
         int layerCount = workload.model().layers();
@@ -215,10 +237,13 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                 }
                 prompts.add(engine.prepare(GenerationRequest.tokens("p" + i, ids, SamplingParams.greedy(genLen))));
             }
+            boolean probe = probeHost && !Double.isNaN(profilePeak);
+            double peakBefore = probe ? hostPeak() : Double.NaN;
             PhaseTimes phases = new PhaseTimes();
             long start = System.nanoTime();
             engine.generate(prompts, phases);
             double seconds = (System.nanoTime() - start) / 1e9;
+            double computeFactor = probe ? (peakBefore + hostPeak()) / 2 / profilePeak : Double.NaN;
             double measured = (double) placement.blockSize() * genLen / seconds;
             double diskRate = tiers.disk().largeReadRate();
             double atDiskRate = diskRate == 0 ? Double.NaN
@@ -230,10 +255,23 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                     layerCount * (genLen - 1) * prediction.decodeSecondsPerLayer(), tiers.peakReport(),
                     tiers.disk().busySeconds(), diskRate == 0 ? "" : String.format(Locale.ROOT,
                             ", large reads at %.2f GB/s, predicted at that rate %.1f", diskRate / 1e9, atDiskRate));
-            return new Run(policy, predicted, measured, seconds, diskRate, atDiskRate);
+            double inRun = Double.NaN;
+            if (probe) {
+                HardwareProfile now = profile.withComputeScaled(computeFactor);
+                inRun = searchFor(diskRate == 0 ? now : now.withDiskToHost(diskRate)).evaluate(workload, policy)
+                        .throughput();
+                System.out.printf(Locale.ROOT, "  host fma rate around the run x%.2f of the profile's; predicted at "
+                        + "that speed%s %.1f tokens/s%n", computeFactor, diskRate == 0 ? "" : " and disk rate", inRun);
+            }
+            return new Run(policy, predicted, measured, seconds, diskRate, atDiskRate, computeFactor, inRun);
         } catch (Exception e) {
             throw new IllegalStateException(describe(policy) + " failed: " + e.getMessage(), e);
         }
+    }
+
+    /** The host's fma rate now on the CPU backend's threads (the engine's micro-kernel), about a second. */
+    private static double hostPeak() {
+        return FmaPeak.gflops(Runtime.getRuntime().availableProcessors(), 300_000, 5);
     }
 
     private static TierShares shares(double gpuPercent, double cpuPercent) {

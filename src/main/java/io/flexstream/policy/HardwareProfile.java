@@ -199,6 +199,23 @@ public record HardwareProfile(String name, String description,
     }
 
     /**
+     * The same machine with every compute rate (products, attention, dequantization) times {@code factor}, e.g. the
+     * ratio of the host's fma rate during a run to its rate when the profile was taken: on a shared VM the same
+     * cores ran the same products 30% faster or slower from one quarter hour to the next. Bandwidths stay as measured.
+     */
+    public HardwareProfile withComputeScaled(double factor) {
+        if (!(factor > 0) || Double.isInfinite(factor)) {
+            throw new IllegalArgumentException("compute scale factor must be a positive finite number, got " + factor);
+        }
+        return new HardwareProfile(name, description, deviceMemoryBytes, hostMemoryBytes, diskBytes, hostToDevice,
+                deviceToHostCache, deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill,
+                hostToDiskDecode, factor * matmulFlopsPrefill, factor * matmulFlopsDecode,
+                factor * attentionFlopsPrefill, factor * attentionFlopsDecode, factor * hostAttentionFlops,
+                cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, factor * dequantizeElementsPerSecond,
+                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
+    }
+
+    /**
      * FlexGen's host-attention efficiency: {@code max(0.1, 1 + c1 a b - c2 a - c3 b)} with {@code a = max(0,
      * log2(64/gbs))} and {@code b = max(0, log2(4096/h1))}; small batches and small hidden sizes use the host's FLOPs
      * less well. The 0.1 floor keeps the rate positive.

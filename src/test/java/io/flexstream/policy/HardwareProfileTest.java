@@ -37,6 +37,23 @@ class HardwareProfileTest {
     }
 
     @Test
+    void computeScalingMovesTheComputeRatesOnly() {
+        HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
+        HardwareProfile slow = t4.withComputeScaled(0.5);
+        assertEquals(t4.matmulFlopsPrefill() / 2, slow.matmulFlopsPrefill(), 1e-3);
+        assertEquals(t4.matmulFlopsDecode() / 2, slow.matmulFlopsDecode(), 1e-3);
+        assertEquals(t4.attentionFlopsPrefill() / 2, slow.attentionFlopsPrefill(), 1e-3);
+        assertEquals(t4.attentionFlopsDecode() / 2, slow.attentionFlopsDecode(), 1e-3);
+        assertEquals(t4.hostAttentionFlops() / 2, slow.hostAttentionFlops(), 1e-3);
+        assertEquals(t4.dequantizeElementsPerSecond() / 2, slow.dequantizeElementsPerSecond(), 1e-3);
+        assertEquals(t4.withComputeScaled(1).toJson(), t4.toJson());
+        assertEquals(t4.diskToHost(), slow.diskToHost());
+        assertEquals(t4.hostToDevice(), slow.hostToDevice());
+        assertEquals(t4.weightStreamBytesPerSecond(), slow.weightStreamBytesPerSecond());
+        assertThrows(IllegalArgumentException.class, () -> t4.withComputeScaled(0));
+    }
+
+    @Test
     void hostAttentionEfficiencyHasFlexGensFloor() {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
         assertEquals(1.0, t4.hostAttentionEfficiency(64, 4096), 1e-12);
