@@ -131,9 +131,10 @@ public final class PolicyCommand implements Callable<Integer> {
         CostModel.Mode mode = costMode == CostModeOption.flexgen ? CostModel.Mode.FLEXGEN : CostModel.Mode.FLEXSTREAM;
         CostModel.Calibration calibration;
         try {
-            // 4 bytes means the CPU backend, which also fuses the decode of blocks held wholly on the device.
+            // 4 bytes means the CPU backend, which also fuses the decode of blocks held wholly on the device and
+            // serves the disk cache's requests on its compute cores.
             calibration = new CostModel.Calibration(CostModel.Calibration.DEFAULT.compressedBytesPerElement(),
-                    elementBytes, elementBytes == 4);
+                    elementBytes, elementBytes == 4, elementBytes == 4);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(spec.commandLine(), "--element-bytes: " + e.getMessage(), e);
         }

@@ -138,11 +138,13 @@ public final class ServeCommand implements Callable<Integer> {
         OptConfig model = OptConfig.read(config.modelDir().resolve("config.json"));
         Path name = config.modelDir().toAbsolutePath().normalize().getFileName();
         // The engine keeps fp32 on either backend: the cost model counts 4 bytes per element. Only the CPU backend
-        // fuses the decode of a block held wholly on the device.
+        // fuses the decode of a block held wholly on the device, and only there do the disk cache's requests take
+        // the compute cores.
         CostModel.Calibration fp32 = CostModel.Calibration.FP32;
         CostModel cost = new CostModel(HardwareProfile.load(hardware), CostModel.Mode.FLEXSTREAM,
                 CostModel.DEFAULT_ALPHA, cpuBackend ? fp32
-                        : new CostModel.Calibration(fp32.compressedBytesPerElement(), fp32.elementBytes(), false));
+                        : new CostModel.Calibration(fp32.compressedBytesPerElement(), fp32.elementBytes(), false,
+                                false));
         Workload template = new Workload(ModelShape.of(name == null ? "model" : name.toString(), model), 1,
                 config.maxNewTokens(), offload.compressWeight(), offload.compressCache(), false);
         Pins pins = Pins.NONE;

@@ -33,6 +33,26 @@ class CostModelDiskRequestsTest {
     }
 
     @Test
+    void onTheCpuBackendTheDiskCachesTrafficIsChargedToTheCompute(@TempDir Path dir) throws Exception {
+        HardwareProfile hw = withRequestSeconds(dir, 40e-6, 40e-6);
+        CostModel.Calibration gpu = new CostModel.Calibration(CostModel.Calibration.FP32.compressedBytesPerElement(),
+                4, true, false);
+        Formulation overlapped = new CostModel(hw, CostModel.Mode.FLEXSTREAM, CostModel.DEFAULT_ALPHA, gpu)
+                .formulate(W, 16, 2);
+        Formulation serial = formulate(hw, CostModel.Mode.FLEXSTREAM);
+        double load = serial.decodeTerms().get("disk->host").coefficient(LpVariable.CN);
+        double store = serial.decodeTerms().get("host->disk").coefficient(LpVariable.CN);
+        assertTrue(load > 0 && store > 0);
+        assertEquals(load + store, serial.decodeTerms().get("compute").coefficient(LpVariable.CN)
+                - overlapped.decodeTerms().get("compute").coefficient(LpVariable.CN), 1e-12);
+        // The links themselves are charged alike, and a cache in memory costs the same either way.
+        assertEquals(overlapped.decodeTerms().get("disk->host").coefficient(LpVariable.CN), load, 0);
+        assertEquals(overlapped.evaluate(CACHE_IN_MEMORY).throughput(), serial.evaluate(CACHE_IN_MEMORY).throughput(),
+                1e-9);
+        assertTrue(serial.evaluate(CACHE_ON_DISK).throughput() < overlapped.evaluate(CACHE_ON_DISK).throughput());
+    }
+
+    @Test
     void decodeChargesEachCacheRequestOnItsLink(@TempDir Path dir) throws Exception {
         double read = 0.7e-3, write = 1.3e-3;   // large enough that the disk write side binds
         Formulation none = formulate(withRequestSeconds(dir, 0, 0), CostModel.Mode.FLEXSTREAM);
