@@ -76,6 +76,10 @@ public final class BenchPolicyCommand implements Callable<Integer> {
             description = "disk tier directory, a real disk (default: ${DEFAULT-VALUE})")
     Path offloadDir;
 
+    @Option(names = "--passes", defaultValue = "3", description = "times every policy is run, in interleaved "
+            + "passes; medians are compared (default: ${DEFAULT-VALUE})")
+    int passes;
+
     @Option(names = "--workloads", split = ",", defaultValue = "memory,weights-on-disk,cache-on-disk",
             description = "which workloads to run (default: ${DEFAULT-VALUE})")
     List<String> workloads;
@@ -95,14 +99,39 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                        double predictedAtDiskRate, double computeFactor, double predictedInRun) {
     }
 
+    /** One policy to measure in every pass: a workload's chosen policy or one of its grid, and its runs so far. */
+    private record Planned(Scenario scenario, Policy policy, boolean chosen, List<Run> runs) {
+    }
+
+    /**
+     * The median of runs of one policy, field by field (tokens/s, seconds, the disk rate, the compute factor and the
+     * predictions redone at them); the prediction from the profile is the same in every run.
+     */
+    private static Run median(List<Run> runs) {
+        return new Run(runs.getFirst().policy(), runs.getFirst().predicted(), median(runs, Run::measured),
+                median(runs, Run::seconds), median(runs, Run::diskRate), median(runs, Run::predictedAtDiskRate),
+                median(runs, Run::computeFactor), median(runs, Run::predictedInRun));
+    }
+
+    private static double median(List<Run> runs, java.util.function.ToDoubleFunction<Run> field) {
+        double[] v = runs.stream().mapToDouble(field).sorted().toArray();
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
     /** The host's fma rate (the engine's micro-kernel, 2 threads) around the profile; NaN with --hardware. */
     private double profilePeak = Double.NaN;
 
     @Override
     public Integer call() throws Exception {
         System.out.printf("command: flexstream bench policy --shape %s --layers %d --prompt-len %d --gen-len %d "
-                        + "--max-block %d%s --offload-dir %s%n", shape, layers, promptLen, genLen, maxBlock,
+                        + "--max-block %d --passes %d%s --offload-dir %s%n", shape, layers, promptLen, genLen, maxBlock,
+                passes,
                 hardware == null ? "" : " --hardware " + hardware, offloadDir);
+        if (passes < 1) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--passes must be at least 1, got "
+                    + passes);
+        }
         System.out.println("machine: " + MachineInfo.describe());
         HardwareProfile profile;
         if (hardware == null) {
@@ -133,25 +162,43 @@ public final class BenchPolicyCommand implements Callable<Integer> {
             measure(weights, kernels, profile, Policy.of(4, 1, "100 0 100 0 100 0", false), search, workload, false);
             measure(weights, kernels, profile, Policy.of(maxBlock, 1, "100 0 100 0 100 0", false), search, workload,
                     false);
+            // Every workload's chosen policy and grid, measured in --passes interleaved passes (the order reversed
+            // in every other pass), so that a slow minute of the shared host falls on several policies rather than
+            // deciding one, and each policy is judged by the median of its runs.
+            List<Planned> plan = new ArrayList<>();
             for (Scenario scenario : all) {
                 if (!workloads.contains(scenario.name())) {
                     continue;
                 }
                 Solution chosen = search.search(workload, scenario.pins()).best();
-                System.out.printf("%n== %s: search chose %s, predicted %.1f tokens/s%n", scenario.name(),
+                System.out.printf("%s: search chose %s, predicted %.1f tokens/s%n", scenario.name(),
                         describe(chosen.policy()), chosen.prediction().throughput());
-                Run picked = measure(weights, kernels, profile, chosen.policy(), search, workload, true);
-                List<Run> grid = new ArrayList<>();
+                plan.add(new Planned(scenario, chosen.policy(), true, new ArrayList<>()));
                 for (int[] shapeOfBlock : gridShapes()) {
                     Policy hand = withShape(chosen.policy(), shapeOfBlock[0], shapeOfBlock[1]);
-                    if (hand.gpuBatchSize() == chosen.policy().gpuBatchSize()
-                            && hand.numGpuBatches() == chosen.policy().numGpuBatches()) {
-                        grid.add(picked);
-                        continue;
+                    if (hand.gpuBatchSize() != chosen.policy().gpuBatchSize()
+                            || hand.numGpuBatches() != chosen.policy().numGpuBatches()) {
+                        plan.add(new Planned(scenario, hand, false, new ArrayList<>()));
                     }
-                    grid.add(measure(weights, kernels, profile, hand, search, workload, false));
                 }
-                Run best = grid.stream().max(java.util.Comparator.comparingDouble(Run::measured)).orElseThrow();
+            }
+            for (int pass = 0; pass < passes; pass++) {
+                System.out.printf("%n== pass %d of %d%n", pass + 1, passes);
+                for (int i = 0; i < plan.size(); i++) {
+                    Planned entry = plan.get(pass % 2 == 0 ? i : plan.size() - 1 - i);
+                    System.out.print("  " + entry.scenario().name() + (entry.chosen() ? " (chosen)" : "") + ":");
+                    entry.runs().add(measure(weights, kernels, profile, entry.policy(), search, workload,
+                            entry.chosen()));
+                }
+            }
+            for (Scenario scenario : all) {
+                List<Planned> mine = plan.stream().filter(e -> e.scenario() == scenario).toList();
+                if (mine.isEmpty()) {
+                    continue;
+                }
+                Run picked = median(mine.getFirst().runs());
+                Run best = mine.stream().map(e -> median(e.runs()))
+                        .max(java.util.Comparator.comparingDouble(Run::measured)).orElseThrow();
                 double error = picked.predicted() / picked.measured() - 1;
                 double share = picked.measured() / best.measured();
                 boolean met = Math.abs(error) <= 0.25 && share >= 0.90;
@@ -168,7 +215,8 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                         100 * error, atDiskRate, inRun, describe(best.policy()), best.measured(), 100 * share));
             }
         }
-        System.out.printf("%n| workload | chosen policy | predicted tokens/s | measured tokens/s | prediction error "
+        System.out.printf("%nmedians of %d passes per policy%n", passes);
+        System.out.printf("| workload | chosen policy | predicted tokens/s | measured tokens/s | prediction error "
                 + "| disk read rate in the run: prediction at it, error | host compute speed in the run vs at the "
                 + "profile, with the run's disk rate: prediction, error | best hand-set (measured tokens/s) "
                 + "| chosen / best |%n|---|---|---|---|---|---|---|---|---|%n");

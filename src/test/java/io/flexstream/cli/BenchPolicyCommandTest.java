@@ -28,7 +28,7 @@ class BenchPolicyCommandTest {
         int exit;
         try {
             exit = new CommandLine(new BenchPolicyCommand()).execute("--hardware", "cpu-2core-estimate",
-                    "--layers", "1", "--prompt-len", "8", "--gen-len", "2", "--max-block", "8",
+                    "--layers", "1", "--prompt-len", "8", "--gen-len", "2", "--max-block", "8", "--passes", "2",
                     "--offload-dir", spill.toString());
         } finally {
             System.setOut(original);
@@ -50,5 +50,6 @@ class BenchPolicyCommandTest {
             }
         }
         assertTrue(out.contains("targets: |prediction error| <= 25%"), out);
+        assertTrue(out.contains("== pass 2 of 2") && out.contains("medians of 2 passes per policy"), out);
     }
 }
