@@ -260,22 +260,35 @@ public final class ProfileCommand implements Callable<Integer> {
     }
 
     /**
-     * Work units per second: the median of five timed runs after at least a second of warm-up runs. A small shape's
-     * first calls run code the JIT has not compiled yet (C2 compiles a path only after many calls), which measured
-     * the decode-shaped linear at a third of its steady rate with two warm-up calls.
+     * Work units per second: the median of five samples after at least a second of warm-up runs, each sample as
+     * many runs as fill {@link #SAMPLE_NANOS}. A small shape's first calls run code the JIT has not compiled yet (C2
+     * compiles a path only after many calls), which measured the decode-shaped linear at a third of its steady rate
+     * with two warm-up calls. A run longer than a sample (the disk's) is a sample by itself. When every sample was
+     * one run, the five samples of a decode-shaped linear (1-2 ms each) spanned about 10 ms, and one slow burst of
+     * the shared host set the profile's decode rate: 32 GFLOP/s in a profile whose runs decoded at 80-110, so the
+     * policy check predicted the decode 2.7x too long (bench policy, 2026-11-27).
      */
     private static double rate(double work, LongSupplier nanosOfOneRun) {
         long warmedNanos = 0;
         for (int runs = 0; runs < 3 || warmedNanos < 1_000_000_000L; runs++) {
             warmedNanos += nanosOfOneRun.getAsLong();
         }
-        long[] runs = new long[5];
-        for (int i = 0; i < runs.length; i++) {
-            runs[i] = nanosOfOneRun.getAsLong();
+        double[] rates = new double[5];
+        for (int i = 0; i < rates.length; i++) {
+            long nanos = 0;
+            int runs = 0;
+            while (runs == 0 || nanos < SAMPLE_NANOS) {
+                nanos += nanosOfOneRun.getAsLong();
+                runs++;
+            }
+            rates[i] = work * runs / (nanos / 1e9);
         }
-        Arrays.sort(runs);
-        return work / (runs[runs.length / 2] / 1e9);
+        Arrays.sort(rates);
+        return rates[rates.length / 2];
     }
+
+    /** Least wall time of one rate sample: long enough that a burst on the shared host is one part of it. */
+    private static final long SAMPLE_NANOS = 60_000_000L;
 
     private static long time(Runnable body) {
         long t0 = System.nanoTime();
