@@ -30,7 +30,8 @@ import java.util.stream.Collectors;
 
 /**
  * {@code flexstream bench generate}: times generation on a random model of a published OPT shape, with FlexGen's
- * bookkeeping (throughput = batch x gen-len / (prefill + decode)) and its phases.
+ * bookkeeping (throughput = batch x gen-len / (prefill + decode)) and its phases. With {@code --pytorch} it also times
+ * PyTorch on the same work in the same command ({@link PyTorchBaseline}), interleaving the runs, and prints the ratio.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Time generation on a random-weight model of an OPT shape (fp32 compute, greedy, EOS ignored).")
