@@ -9,7 +9,7 @@ Two ways to run the matrix products (--linear):
 - standard: F.linear(x, w, b) on [out, in] weights, which is what torch.nn.Linear (and so Hugging Face's OPT) runs.
 - tuned: x @ w_t on weights transposed once to [in, out], then the bias added in place. With PyTorch 1.13 and OpenBLAS
   0.3.21 (Debian 12) on 2 threads this ran the 32-row decode products 1.1-4.5x faster than F.linear with a bias
-  (addmm on the transposed view); in whole generations it came out 0-16% ahead of standard (2026-11-27).
+  (addmm on the transposed view); in whole generations its medians came out 4-16% ahead of standard (2026-11-27).
 
 Protocol, one JSON object per line on stdout: first {"ready": ...} with the versions and thread count, then one
 {"seconds", "prefill", "decode"} per line "run" read from stdin, so that the Java side can interleave these runs with
