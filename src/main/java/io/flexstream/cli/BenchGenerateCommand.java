@@ -150,10 +150,10 @@ public final class BenchGenerateCommand implements Callable<Integer> {
                 double flops = flops(config, batch, promptLen, genLen);
                 double engine = flops / results.getLast().seconds() / 1e9;
                 System.out.printf("host fp32 fma rate now (%d threads, %d lanes, the engine's micro-kernel on "
-                                + "L1-resident operands): %.1f GFLOP/s before the runs, %.1f after; the engine's %.1f GFLOP/s is %.0f%% of "
-                                + "their mean, whose floor for this work would be %.1f tokens/s%n", cpu.threads(),
-                        FmaPeak.lanes(), peakBefore, 2 * peak - peakBefore, engine,
-                        100 * engine / peak, batch * (double) genLen / (flops / (peak * 1e9)));
+                                + "L1-resident operands): %.1f GFLOP/s before the runs, %.1f after; the engine's "
+                                + "%.1f GFLOP/s is %.0f%% of their mean, whose floor for this work would be %.1f "
+                                + "tokens/s%n", cpu.threads(), FmaPeak.lanes(), peakBefore, 2 * peak - peakBefore,
+                        engine, 100 * engine / peak, batch * (double) genLen / (flops / (peak * 1e9)));
             }
             if (pytorch == null && placement == null && !compressed && shape.equals("opt-125m") && layers == 0
                     && batch == 32 && promptLen == 128 && genLen == 32) {
@@ -167,7 +167,7 @@ public final class BenchGenerateCommand implements Callable<Integer> {
 
     /** The host's fma rate on the backend's threads (CPU backend only; NaN otherwise), about a second. */
     private static double hostPeak(Kernels kernels) {
-        return kernels instanceof CpuKernels cpu ? FmaPeak.gflops(cpu.threads(), 300_000, 5) : Double.NaN;
+        return kernels instanceof CpuKernels cpu ? FmaPeak.now(cpu.threads()) : Double.NaN;
     }
 
     private static String label(EngineOptions o) {

@@ -210,9 +210,10 @@ public final class BenchPolicyCommand implements Callable<Integer> {
                 String inRun = Double.isNaN(picked.predictedInRun()) ? "profile not taken in this run"
                         : String.format(Locale.ROOT, "x%.2f: %.1f, %+.0f%%", picked.computeFactor(),
                         picked.predictedInRun(), 100 * (picked.predictedInRun() / picked.measured() - 1));
-                report.add(String.format(Locale.ROOT, "| %s | %s | %.1f | %.1f | %+.0f%% | %s | %s | %s: %.1f | %.0f%% |",
-                        scenario.name(), describe(picked.policy()), picked.predicted(), picked.measured(),
-                        100 * error, atDiskRate, inRun, describe(best.policy()), best.measured(), 100 * share));
+                report.add(String.format(Locale.ROOT,
+                        "| %s | %s | %.1f | %.1f | %+.0f%% | %s | %s | %s: %.1f | %.0f%% |", scenario.name(),
+                        describe(picked.policy()), picked.predicted(), picked.measured(), 100 * error, atDiskRate,
+                        inRun, describe(best.policy()), best.measured(), 100 * share));
             }
         }
         System.out.printf("%nmedians of %d passes per policy%n", passes);
@@ -319,7 +320,7 @@ public final class BenchPolicyCommand implements Callable<Integer> {
 
     /** The host's fma rate now on the CPU backend's threads (the engine's micro-kernel), about a second. */
     private static double hostPeak() {
-        return FmaPeak.gflops(Runtime.getRuntime().availableProcessors(), 300_000, 5);
+        return FmaPeak.now(Runtime.getRuntime().availableProcessors());
     }
 
     private static TierShares shares(double gpuPercent, double cpuPercent) {

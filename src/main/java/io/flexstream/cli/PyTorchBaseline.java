@@ -78,7 +78,8 @@ final class PyTorchBaseline implements AutoCloseable {
     /** Starts the script under {@code python} for {@code config}'s shape and waits until it has built its model. */
     static PyTorchBaseline start(String python, OptConfig config, int batch, int promptLen, int genLen, int threads,
                                  long seed, Linear linear) throws IOException {
-        if (!config.doLayerNormBefore() || config.hasProjection() || !OptConfig.RELU.equals(config.activationFunction())) {
+        if (!config.doLayerNormBefore() || config.hasProjection()
+                || !OptConfig.RELU.equals(config.activationFunction())) {
             throw new IllegalArgumentException("the PyTorch baseline script covers pre-LayerNorm ReLU OPT shapes "
                     + "without projections (every OPT but opt-350m); drop --pytorch for this shape");
         }

@@ -35,7 +35,8 @@ class PyTorchBaselineTest {
                   echo "{\\"seconds\\": $n.5, \\"prefill\\": 0.5, \\"decode\\": $n}"
                 done
                 """.formatted(args));
-        try (PyTorchBaseline baseline = PyTorchBaseline.start(python.toString(), SHAPE, 4, 16, 8, 2, 7, PyTorchBaseline.Linear.TUNED)) {
+        try (PyTorchBaseline baseline = PyTorchBaseline.start(python.toString(), SHAPE, 4, 16, 8, 2, 7,
+                PyTorchBaseline.Linear.TUNED)) {
             assertEquals("PyTorch 9.9, 2 threads, --linear tuned, BLAS libfake.so", baseline.describe());
             assertEquals(new PyTorchBaseline.Run(1.5, 0.5, 1), baseline.run());
             assertEquals(new PyTorchBaseline.Run(2.5, 0.5, 2), baseline.run());
@@ -76,7 +77,8 @@ class PyTorchBaselineTest {
                 echo "RuntimeError: out of memory" >&2
                 exit 3
                 """);
-        try (PyTorchBaseline baseline = PyTorchBaseline.start(python.toString(), SHAPE, 4, 16, 8, 1, 7, PyTorchBaseline.Linear.STANDARD)) {
+        try (PyTorchBaseline baseline = PyTorchBaseline.start(python.toString(), SHAPE, 4, 16, 8, 1, 7,
+                PyTorchBaseline.Linear.STANDARD)) {
             var e = assertThrows(IllegalStateException.class, baseline::run);
             assertTrue(e.getMessage().contains("exit 3") && e.getMessage().contains("out of memory"), e.getMessage());
         }
