@@ -97,20 +97,21 @@ public final class ProfileCommand implements Callable<Integer> {
         HardwareProfile profile = new HardwareProfile(name,
                 String.format(java.util.Locale.ROOT, "measured by flexstream profile on %s (CPU backend, fp32); "
                         + "disk re-read %.2f GB/s quiet, %.2f GB/s while computing (the latter is diskToHost); "
-                        + "small O_DIRECT request %.0f us read, %.0f us write",
+                        + "small O_DIRECT request %.0f us read, %.0f us write, %.1f us per read %d at once",
                         MachineInfo.describe(), disk.read / 1e9, disk.readComputing / 1e9, disk.readRequest * 1e6,
-                        disk.writeRequest * 1e6),
+                        disk.writeRequest * 1e6, disk.batchReadRequest * 1e6, SMALL_REQUESTS),
                 Sizes.parse(deviceMem), Sizes.parse(hostMem), Sizes.parse(diskMem),
                 hostToDevice, deviceToHost, deviceToHost, disk.readComputing, disk.write, disk.write, disk.write,
                 prefill, decode, attentionPrefill, attentionDecode, attentionDecode, 0, 0, 0,
-                decode / 2, stream, disk.readRequest, disk.writeRequest);
+                decode / 2, stream, disk.readRequest, disk.writeRequest, disk.batchReadRequest);
         profile.write(output);
         System.out.printf("host->device %.1f GB/s, device->host %.1f GB/s, disk re-read %.2f GB/s (%.2f GB/s while "
-                        + "computing), disk write %.2f GB/s, small disk request %.0f us read / %.0f us write, linear "
-                        + "%.1f / %.1f GFLOP/s (prefill / decode), weight stream %.1f GB/s, attention %.1f / %.1f "
-                        + "GFLOP/s%n",
+                        + "computing), disk write %.2f GB/s, small disk request %.0f us read / %.0f us write / %.1f us "
+                        + "per read %d at once, linear %.1f / %.1f GFLOP/s (prefill / decode), weight stream %.1f "
+                        + "GB/s, attention %.1f / %.1f GFLOP/s%n",
                 hostToDevice / 1e9, deviceToHost / 1e9, disk.read / 1e9, disk.readComputing / 1e9, disk.write / 1e9,
-                disk.readRequest * 1e6, disk.writeRequest * 1e6, prefill / 1e9, decode / 1e9, stream / 1e9,
+                disk.readRequest * 1e6, disk.writeRequest * 1e6, disk.batchReadRequest * 1e6, SMALL_REQUESTS,
+                prefill / 1e9, decode / 1e9, stream / 1e9,
                 attentionPrefill / 1e9, attentionDecode / 1e9);
         System.out.println("wrote " + output + " (use: flexstream policy --hardware " + output
                 + " --element-bytes 4 ...)");
@@ -126,7 +127,7 @@ public final class ProfileCommand implements Callable<Integer> {
      * kernels compute), seconds per small request.
      */
     private record DiskRates(double write, double read, double readComputing, double readRequest,
-                             double writeRequest) {
+                             double writeRequest, double batchReadRequest) {
     }
 
     /**
@@ -142,7 +143,7 @@ public final class ProfileCommand implements Callable<Integer> {
      * then re-read while the kernels compute, as the engine prefetches during compute; that rate is the profile's
      * diskToHost. Last, small requests: 4 KiB aligned reads and writes, the size
      * of the engine's per-token KV cache I/O (DiskCacheRequests in the policy package counts them), whose time is
-     * latency, not bandwidth.
+     * latency, not bandwidth: one at a time (the engine's stores) and all at once on the reader pool (its loads).
      */
     private DiskRates diskRates(CpuKernels kernels) throws InterruptedException {
         DiskTier disk = new DiskTier(offloadDir, DISK_FILES * DISK_FILE_BYTES, true);
@@ -161,6 +162,8 @@ public final class ProfileCommand implements Callable<Integer> {
             DiskTier.Region first = files.getFirst();
             double readRequest = 1 / rate(1, () -> time(() -> smallRequests(first, buffer, false))) / SMALL_REQUESTS;
             double writeRequest = 1 / rate(1, () -> time(() -> smallRequests(first, buffer, true))) / SMALL_REQUESTS;
+            double batchReadRequest = 1 / rate(1, () -> time(() -> smallReadsAtOnce(first, buffer)))
+                    / SMALL_REQUESTS;
             if (!disk.direct()) {
                 System.err.println("profile: WARNING O_DIRECT unavailable in " + offloadDir
                         + ": disk rates include the page cache");
@@ -168,7 +171,7 @@ public final class ProfileCommand implements Callable<Integer> {
             step("[6/6] disk tier re-reads while the kernels compute");
             double readComputing = whileComputing(kernels, () -> rate(all, () -> time(() ->
                     files.forEach(f -> f.read(0, buffer.segment(), 0, f.bytes())))));
-            return new DiskRates(write, read, readComputing, readRequest, writeRequest);
+            return new DiskRates(write, read, readComputing, readRequest, writeRequest, batchReadRequest);
         } finally {
             files.forEach(DiskTier.Region::close);
             disk.close();
@@ -193,6 +196,24 @@ public final class ProfileCommand implements Callable<Integer> {
                 region.read(i * stride, buffer.segment(), 0, block);
             }
         }
+    }
+
+    /**
+     * The same {@link #SMALL_REQUESTS} reads issued together through the reader pool, as the engine loads the
+     * disk-resident KV cache of a GPU batch's sequences ({@link DiskTier.Region#readAll}).
+     */
+    private static void smallReadsAtOnce(DiskTier.Region region, MemoryTier.Buffer buffer) {
+        long block = DiskTier.BLOCK;
+        long stride = region.bytes() / SMALL_REQUESTS / block * block;
+        long[] offsets = new long[SMALL_REQUESTS];
+        long[] dstOffsets = new long[SMALL_REQUESTS];
+        long[] lengths = new long[SMALL_REQUESTS];
+        for (int i = 0; i < SMALL_REQUESTS; i++) {
+            offsets[i] = i * stride;
+            dstOffsets[i] = i * block;
+            lengths[i] = block;
+        }
+        region.readAll(offsets, buffer.segment(), dstOffsets, lengths);
     }
 
     /** Runs {@code measurement} while a decode-shaped linear runs in a loop on the kernels' threads. */

@@ -40,8 +40,9 @@ import static io.flexstream.policy.LpVariable.WN;
  *   the layer's weights from device memory once ({@link HardwareProfile#weightStreamBytesPerSecond}), which is what
  *   makes small decode batches memory bound even when everything fits on the device. A third: a disk-resident
  *   sequence's cache moves in small O_DIRECT requests (a few KiB per token row), whose fixed latency
- *   ({@link HardwareProfile#diskReadRequestSeconds}, {@link HardwareProfile#diskWriteRequestSeconds}) is counted per
- *   request as the engine issues them ({@link DiskCacheRequests}). A fourth: where the engine fuses a block's decode
+ *   ({@link HardwareProfile#diskReadRequestSeconds}, {@link HardwareProfile#diskWriteRequestSeconds}, and
+ *   {@link HardwareProfile#diskBatchReadRequestSeconds} for a GPU batch's loads, which are in flight together) is
+ *   counted per request as the engine issues them ({@link DiskCacheRequests}). A fourth: where the engine fuses a block's decode
  *   ({@link Calibration#fusedDecode}, the CPU backend), {@link #formulateFused} describes that corner of the placement
  *   space (cache and activations wholly on the device) with one weight stream per step for the whole block. A fifth:
  *   on the CPU backend ({@link Calibration#cacheDiskOnCompute}) a disk-resident cache's decode traffic is charged to
@@ -354,8 +355,10 @@ public final class CostModel {
         // A disk-resident sequence's cache moves in requests of a few KiB (DiskCacheRequests): each one's fixed
         // latency is charged on top of the bytes at the link's bandwidth, loads on the read side and stores (with
         // their read-modify-write of edge blocks) on the write side, which run on separate I/O threads.
-        double loadLatency = z.bls * requestSeconds(DiskCacheRequests.decodeLoad((int) z.s, (int) z.n,
-                z.cacheRowBytes()));
+        // A load issues the whole GPU batch's reads at once on the disk tier's reader pool, so they are charged at
+        // the profile's time per read in such a batch; a store writes one sequence after another.
+        double loadLatency = z.bls * DiskCacheRequests.decodeLoad((int) z.s, (int) z.n, z.cacheRowBytes()).reads()
+                * hw.diskBatchReadRequestSeconds();
         double storeLatency = z.bls * requestSeconds(DiskCacheRequests.decodeStore((int) z.s, (int) z.n,
                 z.cacheRowBytes()));
         t.put("disk->host", LinearForm.of(CN, cacheRead / hw.diskToHost() + loadLatency)

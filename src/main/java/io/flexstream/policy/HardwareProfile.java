@@ -11,6 +11,9 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.lang.reflect.RecordComponent;
+import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -51,6 +54,10 @@ import java.util.Map;
  *                                     beyond its bytes at {@code diskToHost}; FlexStream cost mode only
  * @param diskWriteRequestSeconds      fixed time of one small O_DIRECT write request of the disk tier (a 4 KiB
  *                                     block), beyond its bytes at the host to disk bandwidth; FlexStream cost mode only
+ * @param diskBatchReadRequestSeconds  time per small O_DIRECT read when the disk tier has many of them in flight at
+ *                                     once on its reader pool, as the engine loads a GPU batch's disk-resident KV
+ *                                     cache (wall time of the batch over its requests); files without the key take
+ *                                     {@code diskReadRequestSeconds}; FlexStream cost mode only
  */
 public record HardwareProfile(String name, String description,
                               long deviceMemoryBytes, long hostMemoryBytes, long diskBytes,
@@ -62,7 +69,8 @@ public record HardwareProfile(String name, String description,
                               double hostAttentionFlops,
                               double cpuCorrectionC1, double cpuCorrectionC2, double cpuCorrectionC3,
                               double dequantizeElementsPerSecond, double weightStreamBytesPerSecond,
-                              double diskReadRequestSeconds, double diskWriteRequestSeconds) {
+                              double diskReadRequestSeconds, double diskWriteRequestSeconds,
+                              double diskBatchReadRequestSeconds) {
 
     /** FlexGen's GB (utils.py): 2^30 bytes. */
     public static final double GIB = 1L << 30;
@@ -105,6 +113,7 @@ public record HardwareProfile(String name, String description,
         positive(name, "weightStreamBytesPerSecond", weightStreamBytesPerSecond);
         notNegative(name, "diskReadRequestSeconds", diskReadRequestSeconds);
         notNegative(name, "diskWriteRequestSeconds", diskWriteRequestSeconds);
+        notNegative(name, "diskBatchReadRequestSeconds", diskBatchReadRequestSeconds);
     }
 
     private static void notNegative(String profile, String key, double v) {
@@ -158,6 +167,10 @@ public record HardwareProfile(String name, String description,
         DEFAULTS_FOR_OLDER_FILES.forEach((key, value) -> {
             if (!object.has(key)) object.put(key, value);
         });
+        // Files from before batched reads were profiled: charge a batch's reads as if issued one after another.
+        if (!object.has("diskBatchReadRequestSeconds")) {
+            object.set("diskBatchReadRequestSeconds", object.get("diskReadRequestSeconds"));
+        }
         return JSON.treeToValue(object, HardwareProfile.class);
     }
 
@@ -183,36 +196,49 @@ public record HardwareProfile(String name, String description,
                 deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill, hostToDiskDecode,
                 matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode, hostAttentionFlops,
                 cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
-                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
+                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds,
+                diskBatchReadRequestSeconds);
     }
 
     /**
-     * The same machine with another disk read bandwidth, e.g. the rate the disk tier delivered during a run, to tell
-     * a model error from a disk that changed speed since the profile was taken.
+     * One profile from several of the same machine: every number is the median of theirs (the mean of the middle two
+     * for an even count). On a shared VM the disk and the cores change speed from minute to minute (the disk re-read
+     * 1.3 GB/s in one profile and 3.6 GB/s in another two minutes apart), so profiles taken before, between and after
+     * a benchmark's runs describe the hardware those runs met better than any one of them.
      */
-    public HardwareProfile withDiskToHost(double bytesPerSecond) {
-        return new HardwareProfile(name, description, deviceMemoryBytes, hostMemoryBytes, diskBytes, hostToDevice,
-                deviceToHostCache, deviceToHostHidden, bytesPerSecond, hostToDiskCachePrefill, hostToDiskHiddenPrefill,
-                hostToDiskDecode, matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode,
-                hostAttentionFlops, cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
-                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
-    }
-
-    /**
-     * The same machine with every compute rate (products, attention, dequantization) times {@code factor}, e.g. the
-     * ratio of the host's fma rate during a run to its rate when the profile was taken: on a shared VM the same
-     * cores ran the same products 30% faster or slower from one quarter hour to the next. Bandwidths stay as measured.
-     */
-    public HardwareProfile withComputeScaled(double factor) {
-        if (!(factor > 0) || Double.isInfinite(factor)) {
-            throw new IllegalArgumentException("compute scale factor must be a positive finite number, got " + factor);
+    public static HardwareProfile median(String name, String description, List<HardwareProfile> profiles) {
+        if (profiles.isEmpty()) {
+            throw new IllegalArgumentException("the median of no hardware profiles is undefined");
         }
-        return new HardwareProfile(name, description, deviceMemoryBytes, hostMemoryBytes, diskBytes, hostToDevice,
-                deviceToHostCache, deviceToHostHidden, diskToHost, hostToDiskCachePrefill, hostToDiskHiddenPrefill,
-                hostToDiskDecode, factor * matmulFlopsPrefill, factor * matmulFlopsDecode,
-                factor * attentionFlopsPrefill, factor * attentionFlopsDecode, factor * hostAttentionFlops,
-                cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, factor * dequantizeElementsPerSecond,
-                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds);
+        RecordComponent[] components = HardwareProfile.class.getRecordComponents();
+        Object[] values = new Object[components.length];
+        Class<?>[] types = new Class<?>[components.length];
+        try {
+            for (int i = 0; i < components.length; i++) {
+                RecordComponent c = components[i];
+                types[i] = c.getType();
+                double[] v = new double[profiles.size()];
+                for (int j = 0; j < v.length; j++) {
+                    Object value = c.getAccessor().invoke(profiles.get(j));
+                    v[j] = value instanceof Number n ? n.doubleValue() : Double.NaN;
+                }
+                values[i] = switch (c.getName()) {
+                    case "name" -> name;
+                    case "description" -> description;
+                    default -> types[i] == long.class ? (Object) Math.round(medianOf(v)) : (Object) medianOf(v);
+                };
+            }
+            return HardwareProfile.class.getDeclaredConstructor(types).newInstance(values);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("cannot combine hardware profiles", e);
+        }
+    }
+
+    private static double medianOf(double[] v) {
+        double[] sorted = v.clone();
+        Arrays.sort(sorted);
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     /**

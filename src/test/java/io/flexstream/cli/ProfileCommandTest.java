@@ -31,6 +31,7 @@ class ProfileCommandTest {
         // A 4 KiB O_DIRECT request takes microseconds to milliseconds on any disk; 0 would mean "not measured".
         assertTrue(p.diskReadRequestSeconds() > 1e-7 && p.diskReadRequestSeconds() < 0.1, p.toJson());
         assertTrue(p.diskWriteRequestSeconds() > 1e-7 && p.diskWriteRequestSeconds() < 0.1, p.toJson());
+        assertTrue(p.diskBatchReadRequestSeconds() > 1e-8 && p.diskBatchReadRequestSeconds() < 0.1, p.toJson());
         assertTrue(p.diskToHost() > 1e6, p.toJson());
         assertTrue(p.description().contains("small O_DIRECT request"), p.description());
         try (Stream<Path> left = Files.list(spill)) {

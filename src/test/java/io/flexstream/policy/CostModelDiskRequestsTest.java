@@ -17,13 +17,20 @@ class CostModelDiskRequestsTest {
     private static final Policy CACHE_ON_DISK = Policy.of(16, 2, "100 0 0 0 100 0", false);
     private static final Policy CACHE_IN_MEMORY = Policy.of(16, 2, "100 0 100 0 100 0", false);
 
-    /** The cpu-2core-estimate profile with the given request latencies. */
+    /** The cpu-2core-estimate profile with the given request latencies (a batch's reads as fast as single ones). */
     static HardwareProfile withRequestSeconds(Path dir, double read, double write) throws Exception {
+        return withRequestSeconds(dir, read, write, read);
+    }
+
+    /** The cpu-2core-estimate profile with the given request latencies. */
+    static HardwareProfile withRequestSeconds(Path dir, double read, double write, double batchRead)
+            throws Exception {
         ObjectMapper json = new ObjectMapper();
         ObjectNode tree = (ObjectNode) json.readTree(HardwareProfile.load("cpu-2core-estimate").toJson());
         tree.put("diskReadRequestSeconds", read);
         tree.put("diskWriteRequestSeconds", write);
-        Path file = dir.resolve("latency-" + read + "-" + write + ".json");
+        tree.put("diskBatchReadRequestSeconds", batchRead);
+        Path file = dir.resolve("latency-" + read + "-" + write + "-" + batchRead + ".json");
         json.writeValue(file.toFile(), tree);
         return HardwareProfile.read(file);
     }
@@ -54,14 +61,16 @@ class CostModelDiskRequestsTest {
 
     @Test
     void decodeChargesEachCacheRequestOnItsLink(@TempDir Path dir) throws Exception {
-        double read = 0.7e-3, write = 1.3e-3;   // large enough that the disk write side binds
+        // Large enough that the disk write side binds. Loads are charged at the batch time (the engine issues a GPU
+        // batch's reads together); the stores' read-modify-write reads, one after another, at the single read time.
+        double read = 0.7e-3, write = 1.3e-3, batchRead = 0.1e-3;
         Formulation none = formulate(withRequestSeconds(dir, 0, 0), CostModel.Mode.FLEXSTREAM);
-        Formulation some = formulate(withRequestSeconds(dir, read, write), CostModel.Mode.FLEXSTREAM);
+        Formulation some = formulate(withRequestSeconds(dir, read, write, batchRead), CostModel.Mode.FLEXSTREAM);
         long row = 768 * 4;
         int sequences = 32;
         DiskCacheRequests.Counts load = DiskCacheRequests.decodeLoad(32, 16, row);
         DiskCacheRequests.Counts store = DiskCacheRequests.decodeStore(32, 16, row);
-        assertEquals(sequences * load.reads() * read,
+        assertEquals(sequences * load.reads() * batchRead,
                 some.decodeTerms().get("disk->host").coefficient(LpVariable.CN)
                         - none.decodeTerms().get("disk->host").coefficient(LpVariable.CN), 1e-12);
         assertEquals(sequences * (store.reads() * read + store.writes() * write),

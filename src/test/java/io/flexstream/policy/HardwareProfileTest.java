@@ -5,6 +5,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -37,20 +38,22 @@ class HardwareProfileTest {
     }
 
     @Test
-    void computeScalingMovesTheComputeRatesOnly() {
+    void theMedianOfProfilesTakesEveryNumbersMedian() {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
-        HardwareProfile slow = t4.withComputeScaled(0.5);
-        assertEquals(t4.matmulFlopsPrefill() / 2, slow.matmulFlopsPrefill(), 1e-3);
-        assertEquals(t4.matmulFlopsDecode() / 2, slow.matmulFlopsDecode(), 1e-3);
-        assertEquals(t4.attentionFlopsPrefill() / 2, slow.attentionFlopsPrefill(), 1e-3);
-        assertEquals(t4.attentionFlopsDecode() / 2, slow.attentionFlopsDecode(), 1e-3);
-        assertEquals(t4.hostAttentionFlops() / 2, slow.hostAttentionFlops(), 1e-3);
-        assertEquals(t4.dequantizeElementsPerSecond() / 2, slow.dequantizeElementsPerSecond(), 1e-3);
-        assertEquals(t4.withComputeScaled(1).toJson(), t4.toJson());
-        assertEquals(t4.diskToHost(), slow.diskToHost());
-        assertEquals(t4.hostToDevice(), slow.hostToDevice());
-        assertEquals(t4.weightStreamBytesPerSecond(), slow.weightStreamBytesPerSecond());
-        assertThrows(IllegalArgumentException.class, () -> t4.withComputeScaled(0));
+        HardwareProfile cpu = HardwareProfile.load("cpu-2core-estimate");
+        HardwareProfile both = t4.withCapacities(cpu.deviceMemoryBytes(), cpu.hostMemoryBytes(), cpu.diskBytes());
+        assertEquals(t4, HardwareProfile.median(t4.name(), t4.description(), List.of(t4)));
+        HardwareProfile three = HardwareProfile.median("m", "d", List.of(t4, cpu, both));
+        assertEquals("m", three.name());
+        assertEquals("d", three.description());
+        // t4 and both share every rate, so the median of three is theirs; capacities: two of cpu's, one of t4's.
+        assertEquals(t4.diskToHost(), three.diskToHost());
+        assertEquals(t4.matmulFlopsDecode(), three.matmulFlopsDecode());
+        assertEquals(cpu.deviceMemoryBytes(), three.deviceMemoryBytes());
+        HardwareProfile two = HardwareProfile.median("m", "d", List.of(t4, cpu));
+        assertEquals((t4.diskToHost() + cpu.diskToHost()) / 2, two.diskToHost(), 1e-3);
+        assertEquals((t4.deviceMemoryBytes() + cpu.deviceMemoryBytes()) / 2, two.deviceMemoryBytes());
+        assertThrows(IllegalArgumentException.class, () -> HardwareProfile.median("m", "d", List.of()));
     }
 
     @Test
@@ -58,7 +61,7 @@ class HardwareProfileTest {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
         assertEquals(1.0, t4.hostAttentionEfficiency(64, 4096), 1e-12);
         assertEquals(1 - 0.0328 * Math.log(64.0 / 48) / Math.log(2), t4.hostAttentionEfficiency(48, 7168), 1e-12);
-        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0);
+        HardwareProfile harsh = new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 0, 0, 0);
         assertEquals(0.1, harsh.hostAttentionEfficiency(1, 64), 1e-12);
     }
 
@@ -80,6 +83,7 @@ class HardwareProfileTest {
         com.fasterxml.jackson.databind.node.ObjectNode tree =
                 (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(cpu.toJson());
         tree.remove(HardwareProfile.DEFAULTS_FOR_OLDER_FILES.keySet());
+        tree.remove("diskBatchReadRequestSeconds");
         Path older = dir.resolve("older.json");
         json.writeValue(older.toFile(), tree);
         assertTrue(!Files.readString(older).contains("RequestSeconds"));
@@ -88,19 +92,28 @@ class HardwareProfileTest {
                 read.diskReadRequestSeconds());
         assertEquals(HardwareProfile.DEFAULTS_FOR_OLDER_FILES.get("diskWriteRequestSeconds"),
                 read.diskWriteRequestSeconds());
+        // Without a measured batch time, a batch's reads cost what single reads do.
+        assertEquals(read.diskReadRequestSeconds(), read.diskBatchReadRequestSeconds());
         assertEquals(cpu.diskToHost(), read.diskToHost());
-        // A present value is kept, not replaced by the default.
+        // A present value is kept, not replaced by the default, and a batch time follows the file's single one.
         Path newer = dir.resolve("newer.json");
         tree.put("diskReadRequestSeconds", 0.25);
         json.writeValue(newer.toFile(), tree);
         assertEquals(0.25, HardwareProfile.read(newer).diskReadRequestSeconds());
+        assertEquals(0.25, HardwareProfile.read(newer).diskBatchReadRequestSeconds());
+        tree.put("diskBatchReadRequestSeconds", 0.125);
+        json.writeValue(newer.toFile(), tree);
+        assertEquals(0.125, HardwareProfile.read(newer).diskBatchReadRequestSeconds());
     }
 
     @Test
     void negativeRequestTimesAreRejectedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, -1e-6));
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, -1e-6, 0));
         assertTrue(e.getMessage().contains("diskWriteRequestSeconds"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class,
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, -1));
+        assertTrue(e.getMessage().contains("diskBatchReadRequestSeconds"), e.getMessage());
     }
 
     @Test
@@ -112,7 +125,7 @@ class HardwareProfileTest {
     @Test
     void nonPositiveRatesAreRejectedByName() {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0));
+                () -> new HardwareProfile("x", "", 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0));
         assertTrue(e.getMessage().contains("diskToHost"), e.getMessage());
     }
 

@@ -172,7 +172,7 @@ class PolicySearchTest {
                 cpu.diskBytes(), cpu.hostToDevice(), cpu.deviceToHostCache(), cpu.deviceToHostHidden(), 1e7,
                 1e7, 1e7, 1e7, cpu.matmulFlopsPrefill(), cpu.matmulFlopsDecode(), cpu.attentionFlopsPrefill(),
                 cpu.attentionFlopsDecode(), cpu.hostAttentionFlops(), 0, 0, 0, cpu.dequantizeElementsPerSecond(),
-                cpu.weightStreamBytesPerSecond(), 40e-6, 40e-6);
+                cpu.weightStreamBytesPerSecond(), 40e-6, 40e-6, 40e-6);
         Workload w = Workload.of(ModelShape.named("opt-125m"), 32, 16);
         Pins pins = Pins.NONE.withMaxBlockSize(64).withShare(LpVariable.CG, 0).withShare(LpVariable.CC, 0);
         PolicySearch fs = new PolicySearch(new CostModel(slowDisk, CostModel.Mode.FLEXSTREAM, 0.8,
