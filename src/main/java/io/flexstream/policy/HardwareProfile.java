@@ -201,6 +201,20 @@ public record HardwareProfile(String name, String description,
     }
 
     /**
+     * The same machine with another disk read bandwidth, e.g. the rate the disk tier delivered during a run: on the
+     * shared VM the disk re-read at 1.3 GB/s in one minute and 3.5 GB/s in the next, so a run's own rate tells a
+     * model error from a disk that changed speed.
+     */
+    public HardwareProfile withDiskToHost(double bytesPerSecond) {
+        return new HardwareProfile(name, description, deviceMemoryBytes, hostMemoryBytes, diskBytes, hostToDevice,
+                deviceToHostCache, deviceToHostHidden, bytesPerSecond, hostToDiskCachePrefill, hostToDiskHiddenPrefill,
+                hostToDiskDecode, matmulFlopsPrefill, matmulFlopsDecode, attentionFlopsPrefill, attentionFlopsDecode,
+                hostAttentionFlops, cpuCorrectionC1, cpuCorrectionC2, cpuCorrectionC3, dequantizeElementsPerSecond,
+                weightStreamBytesPerSecond, diskReadRequestSeconds, diskWriteRequestSeconds,
+                diskBatchReadRequestSeconds);
+    }
+
+    /**
      * One profile from several of the same machine: every number is the median of theirs (the mean of the middle two
      * for an even count). On a shared VM the disk and the cores change speed from minute to minute (the disk re-read
      * 1.3 GB/s in one profile and 3.6 GB/s in another two minutes apart), so profiles taken before, between and after

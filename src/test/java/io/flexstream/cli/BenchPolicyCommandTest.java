@@ -52,8 +52,11 @@ class BenchPolicyCommandTest {
         for (String workload : new String[] {"memory", "weights-on-disk", "cache-on-disk"}) {
             Matcher row = row(out, workload);
             assertTrue(Double.parseDouble(row.group(4)) > 0 && Double.parseDouble(row.group(5)) > 0, row.group());
-            // A given profile is not re-measured, so the prediction over the runs is the same one.
-            assertEquals(row.group(4), row.group(6), row.group());
+            // A given profile is not re-measured, so the prediction for the runs' hardware is the same one except
+            // for the disk rate of the weights' large reads.
+            if (!workload.equals("weights-on-disk")) {
+                assertEquals(row.group(4), row.group(6), row.group());
+            }
             String[] percent = row.group(3).trim().split("\\s+");
             if (workload.equals("weights-on-disk")) {
                 assertEquals(0, Double.parseDouble(percent[0]) + Double.parseDouble(percent[1]), 1e-9, row.group());
@@ -76,7 +79,7 @@ class BenchPolicyCommandTest {
         assertTrue(out.contains("the machine over the runs (2 profiles"), out);
         Matcher row = row(out, "memory");
         assertTrue(Double.parseDouble(row.group(6)) > 0, row.group());
-        assertTrue(out.contains("with the median profile over the runs: "), out);
+        assertTrue(out.contains("with the runs' hardware: "), out);
         assertTrue(!out.contains("weights-on-disk") && !out.contains("| cache-on-disk"), out);
     }
 }

@@ -57,6 +57,15 @@ class HardwareProfileTest {
     }
 
     @Test
+    void anotherDiskRateChangesOnlyTheDiskRate() {
+        HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
+        HardwareProfile faster = t4.withDiskToHost(3e9);
+        assertEquals(3e9, faster.diskToHost());
+        assertEquals(t4.toJson(), faster.withDiskToHost(t4.diskToHost()).toJson());
+        assertThrows(IllegalArgumentException.class, () -> t4.withDiskToHost(0));
+    }
+
+    @Test
     void hostAttentionEfficiencyHasFlexGensFloor() {
         HardwareProfile t4 = HardwareProfile.load("t4-flexgen");
         assertEquals(1.0, t4.hostAttentionEfficiency(64, 4096), 1e-12);
