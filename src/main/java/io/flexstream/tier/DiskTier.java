@@ -157,8 +157,8 @@ public final class DiskTier implements AutoCloseable {
      * 0.5 or 2.5 GB/s minutes apart).
      */
     public double largeReadRate() {
-        long nanos = largeReads.busyNanos(System.nanoTime());
-        return nanos == 0 ? 0 : largeReads.bytes() / (nanos / 1e9);
+        double seconds = largeReadSeconds();
+        return seconds == 0 ? 0 : largeReads.bytes() / seconds;
     }
 
     /**
@@ -168,6 +168,11 @@ public final class DiskTier implements AutoCloseable {
      */
     public double busySeconds() {
         return anyIo.busyNanos(System.nanoTime()) / 1e9;
+    }
+
+    /** Wall seconds during which at least one read of {@link #LARGE_READ} or more was in progress. */
+    public double largeReadSeconds() {
+        return largeReads.busyNanos(System.nanoTime()) / 1e9;
     }
 
     /** Bytes read by reads of {@link #LARGE_READ} or more. */

@@ -10,8 +10,8 @@ public final class Tiers implements AutoCloseable {
     private final DiskTier disk;
 
     public Tiers(long deviceBytes, long hostBytes, Path offloadDir, long diskBytes, boolean directIo) {
-        this.device = new MemoryTier(TierKind.DEVICE, deviceBytes);
-        this.host = new MemoryTier(TierKind.HOST, hostBytes);
+        this.device = new MemoryTier(TierKind.DEVICE, deviceBytes, true);
+        this.host = new MemoryTier(TierKind.HOST, hostBytes, true);
         this.disk = new DiskTier(offloadDir, diskBytes, directIo);
     }
 

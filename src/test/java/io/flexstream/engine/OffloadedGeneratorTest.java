@@ -129,6 +129,39 @@ class OffloadedGeneratorTest {
         }
     }
 
+    /**
+     * Block after block on one engine: the second and later blocks get the memory earlier blocks freed (MemoryTier
+     * recycling), holding what those blocks left in it, in other shapes (a partial block, other prompt lengths).
+     */
+    @Test
+    void blocksOnRecycledMemoryGiveTheSameTokens(@TempDir Path offload) {
+        TierShares split = new TierShares(0.3, 0.4);
+        for (Placement placement : List.of(
+                new Placement(2, 2, TierShares.ALL_DEVICE, TierShares.ALL_DEVICE, TierShares.ALL_DEVICE, false,
+                        ScheduleKind.ZIGZAG),
+                new Placement(3, 1, split, split, split, true, ScheduleKind.ZIGZAG),
+                new Placement(2, 1, split, new TierShares(0, 1), split, false, ScheduleKind.ROW))) {
+            Tiers tiers = tiers(offload, 512 * MIB, 512 * MIB);
+            try (OffloadedGenerator engine = engine(placement, tiers, null)) {
+                for (int round = 0; round < 3; round++) {
+                    // Each round in another order, so blocks meet memory another shape of block used last.
+                    List<Integer> order = new ArrayList<>();
+                    for (int i = 0; i < prompts.size(); i++) {
+                        order.add((i * (round + 2)) % prompts.size());
+                    }
+                    List<PreparedPrompt> these = order.stream().distinct().map(prompts::get).toList();
+                    List<GenerationResult> got = engine.generate(these);
+                    for (int i = 0; i < these.size(); i++) {
+                        int p = prompts.indexOf(these.get(i));
+                        assertArrayEquals(expected.get(p).tokenIds(), got.get(i).tokenIds(),
+                                "prompt " + p + ", round " + round + ", " + placement);
+                    }
+                    assertTrue(tiers.device().keptBytes() > 0, "the device tier kept the block's memory");
+                }
+            }
+        }
+    }
+
     @Test
     void tierBudgetsHoldAndAreEnforced(@TempDir Path offload) {
         Placement placement = new Placement(2, 2, new TierShares(0.5, 0.25), new TierShares(0.5, 0.5),
