@@ -43,8 +43,9 @@ import java.util.concurrent.Callable;
  * with the grid's best (target: at least 90%). Every number comes from the same run, after a JIT warm-up.
  *
  * <p>The search decides with a profile of the machine taken before the runs. Because a shared VM's disk and cores
- * change speed within minutes, the machine is profiled again after every pass, and the prediction is also given with
- * the median of those profiles: the first error is what a consumer meets, the second is the cost model's own.
+ * change speed within minutes, the machine is profiled again after every pass, and the prediction is also given for
+ * the hardware the runs met (the median of those profiles, with each run's own disk read rate): the first error is what
+ * a consumer meets, the second is the cost model's own.
  *
  * <p>The workloads pin the tensor class they are about (weights or cache 100% on disk) and leave the rest of the
  * placement and the block shape to the search, capped at {@code --max-block} sequences so a run stays short.

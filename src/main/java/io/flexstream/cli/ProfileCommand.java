@@ -188,7 +188,7 @@ public final class ProfileCommand implements Callable<Integer> {
     /** {@link #SMALL_REQUESTS} 4 KiB aligned requests at spread-out offsets, one at a time as the engine issues them. */
     private static void smallRequests(DiskTier.Region region, MemoryTier.Buffer buffer, boolean write) {
         long block = DiskTier.BLOCK;
-        long stride = region.bytes() / SMALL_REQUESTS / block * block;
+        long stride = smallRequestStride(region);
         for (int i = 0; i < SMALL_REQUESTS; i++) {
             if (write) {
                 region.write(i * stride, buffer.segment(), 0, block);
@@ -198,13 +198,18 @@ public final class ProfileCommand implements Callable<Integer> {
         }
     }
 
+    /** Block-aligned distance between the small requests, spreading them over the whole region. */
+    private static long smallRequestStride(DiskTier.Region region) {
+        return region.bytes() / SMALL_REQUESTS / DiskTier.BLOCK * DiskTier.BLOCK;
+    }
+
     /**
      * The same {@link #SMALL_REQUESTS} reads issued together through the reader pool, as the engine loads the
      * disk-resident KV cache of a GPU batch's sequences ({@link DiskTier.Region#readAll}).
      */
     private static void smallReadsAtOnce(DiskTier.Region region, MemoryTier.Buffer buffer) {
         long block = DiskTier.BLOCK;
-        long stride = region.bytes() / SMALL_REQUESTS / block * block;
+        long stride = smallRequestStride(region);
         long[] offsets = new long[SMALL_REQUESTS];
         long[] dstOffsets = new long[SMALL_REQUESTS];
         long[] lengths = new long[SMALL_REQUESTS];
