@@ -39,32 +39,33 @@ final class LaneSum {
         return lanes[offset];
     }
 
-    /** Whether {@link #foldEight} applies: it is written for 8-lane vectors (AVX2's 256-bit floats). */
-    static final boolean EIGHT_LANES = LANES == 8;
-    // Lane patterns of the three fold levels: which lanes the second operand supplies, and the swap that brings each
-    // lane's partner (i + 4, i + 2, i + 1 in LaneSum.fold) next to it. Null unless EIGHT_LANES.
+    /**
+     * Whether {@link #foldEight} applies: to 8-lane vectors (AVX2's 256-bit floats) and to 16-lane ones (AVX-512),
+     * whose first fold level it does within each vector before the 8-lane levels.
+     */
+    static final boolean FOLDS_EIGHT = LANES == 8 || LANES == 16;
+    /** The 8-lane shape the levels of {@link #foldEight} work in. */
+    private static final VectorSpecies<Float> EIGHT = FloatVector.SPECIES_256;
+    // Lane patterns of the three 8-lane fold levels: which lanes the second operand supplies, and the swap that brings
+    // each lane's partner (i + 4, i + 2, i + 1 in LaneSum.fold) next to it.
     private static final VectorMask<Float> UPPER_HALF =
-            eightLaneMask(false, false, false, false, true, true, true, true);
+            VectorMask.fromArray(EIGHT, new boolean[] {false, false, false, false, true, true, true, true}, 0);
     private static final VectorMask<Float> UPPER_PAIRS =
-            eightLaneMask(false, false, true, true, false, false, true, true);
+            VectorMask.fromArray(EIGHT, new boolean[] {false, false, true, true, false, false, true, true}, 0);
     private static final VectorMask<Float> ODD_LANES =
-            eightLaneMask(false, true, false, true, false, true, false, true);
-    private static final VectorShuffle<Float> SWAP_HALVES = eightLaneShuffle(4, 5, 6, 7, 0, 1, 2, 3);
-    private static final VectorShuffle<Float> SWAP_PAIRS = eightLaneShuffle(2, 3, 0, 1, 6, 7, 4, 5);
-    private static final VectorShuffle<Float> SWAP_NEIGHBOURS = eightLaneShuffle(1, 0, 3, 2, 5, 4, 7, 6);
-
-    private static VectorMask<Float> eightLaneMask(boolean... lanes) {
-        return EIGHT_LANES ? VectorMask.fromArray(SPECIES, lanes, 0) : null;
-    }
-
-    private static VectorShuffle<Float> eightLaneShuffle(int... lanes) {
-        return EIGHT_LANES ? VectorShuffle.fromValues(SPECIES, lanes) : null;
-    }
+            VectorMask.fromArray(EIGHT, new boolean[] {false, true, false, true, false, true, false, true}, 0);
+    private static final VectorShuffle<Float> SWAP_HALVES = VectorShuffle.fromValues(EIGHT, 4, 5, 6, 7, 0, 1, 2, 3);
+    private static final VectorShuffle<Float> SWAP_PAIRS = VectorShuffle.fromValues(EIGHT, 2, 3, 0, 1, 6, 7, 4, 5);
+    private static final VectorShuffle<Float> SWAP_NEIGHBOURS = VectorShuffle.fromValues(EIGHT, 1, 0, 3, 2, 5, 4, 7, 6);
+    /** With 16 lanes: lane i's partner at fold's first level (i + 8), for every lane. Null otherwise. */
+    private static final VectorShuffle<Float> SWAP_EIGHTS =
+            LANES == 16 ? VectorShuffle.fromOp(SPECIES, i -> i ^ 8) : null;
 
     /**
      * Eight folds at once: lane i of the result is {@code fold} of the accumulator of item i, with the same bits,
      * where the eight accumulators arrive in bit-reversed item order (a0 = item 0, a1 = item 4, a2 = item 2, a3 =
-     * item 6, a4 = item 1, a5 = item 5, a6 = item 3, a7 = item 7). Only when {@link #EIGHT_LANES}.
+     * item 6, a4 = item 1, a5 = item 5, a6 = item 3, a7 = item 7). Only when {@link #FOLDS_EIGHT}; the result has 8
+     * lanes whatever the accumulators' width.
      *
      * <p>Each level pairs two vectors and, per lane, adds exactly the two values {@code fold} adds at that level
      * (lane i and lane i + half of the same item), so every item sees the same additions in the same tree; float
@@ -74,10 +75,28 @@ final class LaneSum {
      */
     static FloatVector foldEight(FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3,
                                  FloatVector a4, FloatVector a5, FloatVector a6, FloatVector a7) {
+        if (LANES == 16) {
+            a0 = firstLevel(a0);
+            a1 = firstLevel(a1);
+            a2 = firstLevel(a2);
+            a3 = firstLevel(a3);
+            a4 = firstLevel(a4);
+            a5 = firstLevel(a5);
+            a6 = firstLevel(a6);
+            a7 = firstLevel(a7);
+        }
         FloatVector b0 = pairUp(a0, a1, UPPER_HALF, SWAP_HALVES), b1 = pairUp(a2, a3, UPPER_HALF, SWAP_HALVES);
         FloatVector b2 = pairUp(a4, a5, UPPER_HALF, SWAP_HALVES), b3 = pairUp(a6, a7, UPPER_HALF, SWAP_HALVES);
         FloatVector c0 = pairUp(b0, b1, UPPER_PAIRS, SWAP_PAIRS), c1 = pairUp(b2, b3, UPPER_PAIRS, SWAP_PAIRS);
         return pairUp(c0, c1, ODD_LANES, SWAP_NEIGHBOURS);
+    }
+
+    /**
+     * Fold's first level of a 16-lane accumulator, {@code lane[i] + lane[i + 8]} for i below 8, as an 8-lane vector:
+     * the rest of its fold is the 8-lane one.
+     */
+    private static FloatVector firstLevel(FloatVector a) {
+        return (FloatVector) a.add(a.rearrange(SWAP_EIGHTS)).reinterpretShape(EIGHT, 0);
     }
 
     /**

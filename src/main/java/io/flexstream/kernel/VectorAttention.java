@@ -16,10 +16,10 @@ import jdk.incubator.vector.VectorSpecies;
  * LANES-wide chunks of d in increasing order, the lanes folded by {@link LaneSum#fold}, then the leftover dims as
  * scalar fmas in order. Softmax in fp32 with the maximum over visible keys subtracted, exponentials summed in key
  * order; the output is the probability-weighted sum of V rows accumulated in key order (per element one fma chain,
- * vectors along headDim), divided by the sum once at the end. With 8-lane vectors, whole groups of eight keys
- * run together, with the same bits per score and per chain: their scores as eight fma chains folded at once by
- * {@link LaneSum#foldEight} (one chain per key stalled on fma latency, and its fold on stores and scalar adds,
- * about 17% of the generate benchmark between them), and their values as eight fmas per register-held chunk of
+ * vectors along headDim), divided by the sum once at the end. Whole groups of eight keys run together, with the
+ * same bits per score and per chain: their scores as eight fma chains folded at once by {@link LaneSum#foldEight}
+ * (8- and 16-lane vectors; one chain per key stalled on fma latency, and its fold on stores and scalar adds, about
+ * 17% of the generate benchmark between them on AVX2), and their values as eight fmas per register-held chunk of
  * the output. Masked keys and keys after the query's own position
  * never enter the max, the sum or the output. None of this depends on qLen, kvLen, the capacity or where the
  * sequence sits in the batch.
@@ -93,7 +93,7 @@ final class VectorAttention {
             java.util.Arrays.fill(max, 0, heads, Float.NEGATIVE_INFINITY);
             boolean any = false;
             int j = 0;
-            if (LaneSum.EIGHT_LANES) {
+            if (LaneSum.FOLDS_EIGHT) {
                 for (; j + 8 <= position + 1; j += 8) {
                     scoreEight(query, kCache, seqBytes + j * rowBytes, rowBytes, heads, headDim, mainDim, scores,
                             kvLen, j);
@@ -131,7 +131,7 @@ final class VectorAttention {
             // Eight valid keys at a time where they come in a row, otherwise one: both extend every chain in key
             // order, so where the groups fall does not change a bit.
             for (j = 0; j <= position; ) {
-                if (LaneSum.EIGHT_LANES && j + 8 <= position + 1 && allValid(valid, j, 8)) {
+                if (j + 8 <= position + 1 && allValid(valid, j, 8)) {
                     addEightValues(scores, vCache, seqBytes + j * rowBytes, rowBytes, heads, headDim, mainDim, kvLen,
                             j, acc);
                     j += 8;
